@@ -1,0 +1,33 @@
+"""prm-gym: Gymnasium environments and wrappers for process-reward reinforcement learning.
+
+``import prm_gym`` registers every ``prm/*`` id with Gymnasium; it imports neither torch nor
+transformers.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+__version__ = "0.1.0"
+
+# id -> (entry point, default kwargs, one-line description)
+ENV_IDS: dict[str, tuple[str, dict[str, object], str]] = {
+    "prm/Math-v0": (
+        "prm_gym.envs.math.env:MathEnv",
+        {},
+        "Multi-step maths problems (arithmetic, linear equations, fractions; 5 levels); "
+        "outcome reward, step labels for PRMs",
+    ),
+}
+
+
+def register_envs() -> None:
+    """Register every ``prm/*`` id (idempotent)."""
+    for env_id, (entry_point, kwargs, _) in ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, kwargs=dict(kwargs))
+
+
+register_envs()
+
+__all__ = ["ENV_IDS", "__version__", "register_envs"]

@@ -1,0 +1,47 @@
+"""The scorer and potential protocols shared by rewards and wrappers (DESIGN §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Potential", "Scorer", "StepContext"]
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Everything a step scorer may look at.
+
+    Attributes:
+        prompt: The task prompt the agent was shown at reset.
+        previous_steps: The agent's earlier actions this episode, oldest first.
+        action: The action being scored.
+        response: The env's response to it (the next observation).
+        info: The env's ``info`` for this step (``action_valid``, ``task_id``, ...).
+        task: The :class:`~prm_gym.core.task.Task` when the caller knows it (rule verifiers use
+            its known values; learned scorers must not read its gold).
+    """
+
+    prompt: str
+    previous_steps: tuple[str, ...]
+    action: str
+    response: str = ""
+    info: Mapping[str, Any] = field(default_factory=dict)
+    task: Any = None
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Rates steps in batches: one float32 per context, in order."""
+
+    def score(self, contexts: Sequence[StepContext]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Potential(Protocol):
+    """A potential over states, Φ(obs, info) → float, for :class:`PotentialShaping`."""
+
+    def __call__(self, observation: Any, info: Mapping[str, Any]) -> float: ...

@@ -1,0 +1,281 @@
+"""Splitting solutions into steps and reading the arithmetic claims inside a step.
+
+A *claim* is an equation between two arithmetic expressions written in a step, such as
+``12 * 3 = 36`` or the ``11 - 3 = 8`` inside ``2x = 11 - 3 = 8``. Claims are evaluated exactly
+with :class:`fractions.Fraction`; algebra (``2x + 3 = 11``) and prose are skipped, not judged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+__all__ = [
+    "Claim",
+    "extract_claims",
+    "known_numbers",
+    "normalise_maths",
+    "numbers_in",
+    "split_steps",
+]
+
+_STEP_MARKER = re.compile(r"(?im)^\s*(?:\*\*)?step\s*\d+\s*(?:\*\*)?\s*[:.)]")
+_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_NUM = re.compile(r"\d+(?:\.\d+)?")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_ARITH = set("0123456789.+-*/() \t")
+_MAX_DIGITS = 40
+
+_WORD_NUMBERS = {
+    "half": (Fraction(1, 2), Fraction(2)),
+    "halves": (Fraction(1, 2), Fraction(2)),
+    "twice": (Fraction(2),),
+    "double": (Fraction(2),),
+    "triple": (Fraction(3),),
+    "thrice": (Fraction(3),),
+    "third": (Fraction(1, 3), Fraction(3)),
+    "quarter": (Fraction(1, 4), Fraction(4)),
+    "dozen": (Fraction(12),),
+    "percent": (Fraction(100),),
+}
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    )
+}
+
+
+def split_steps(solution: str) -> list[str]:
+    """Split a whole solution into steps: at ``Step k:`` markers when present, else at lines."""
+    starts = [m.start() for m in _STEP_MARKER.finditer(solution)]
+    if starts:
+        bounds = [*starts, len(solution)]
+        head = solution[: starts[0]].strip()
+        steps = [solution[a:b].strip() for a, b in zip(bounds, bounds[1:], strict=False)]
+        return ([head] if head else []) + [s for s in steps if s]
+    return [line.strip() for line in solution.splitlines() if line.strip()]
+
+
+def normalise_maths(text: str) -> str:
+    """Rewrite maths notation into plain ``+ - * / ( )`` arithmetic where it is unambiguous."""
+    s = text
+    for _ in range(3):  # nested \frac, innermost first
+        s = _FRAC.sub(r"(\1)/(\2)", s)
+    for old, new in (
+        ("\\times", "*"),
+        ("\\cdot", "*"),
+        ("\\div", "/"),
+        ("×", "*"),
+        ("·", "*"),
+        ("÷", "/"),
+        ("−", "-"),
+        ("–", "-"),
+        ("\\left", ""),
+        ("\\right", ""),
+        ("\\(", ""),
+        ("\\)", ""),
+        ("\\[", ""),
+        ("\\]", ""),
+        ("$", ""),
+        ("<=", " ≤ "),
+        (">=", " ≥ "),
+        ("!=", " ≠ "),
+        ("==", " = "),
+        ("=>", " ⇒ "),
+    ):
+        s = s.replace(old, new)
+    return _THOUSANDS.sub("", s)
+
+
+def numbers_in(text: str) -> list[Fraction]:
+    """Every unsigned number literal in ``text`` (after :func:`normalise_maths`)."""
+    return [Fraction(m) for m in _NUM.findall(normalise_maths(text)) if len(m) <= _MAX_DIGITS]
+
+
+def known_numbers(text: str) -> set[Fraction]:
+    """Numbers a problem statement makes available: literals, ``a/b`` values, ``p%`` as p/100,
+    and number words (``half``, ``twice``, ``dozen``, ``one`` … ``twelve``)."""
+    s = normalise_maths(text)
+    known = set(numbers_in(s))
+    for a, b in re.findall(r"(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)", s):
+        if Fraction(b) != 0:
+            known.add(Fraction(a) / Fraction(b))
+    for p in re.findall(r"(\d+(?:\.\d+)?)\s*(?:\\?%|percent)", s):
+        known.add(Fraction(p) / 100)
+    for word in re.findall(r"[a-z]+", s.lower()):
+        if word in _WORD_NUMBERS:
+            known.update(_WORD_NUMBERS[word])
+        elif word in _NUMBER_WORDS:
+            known.add(Fraction(_NUMBER_WORDS[word]))
+    return known
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``lhs = rhs`` as written, with both sides evaluated exactly.
+
+    ``operands`` are the numbers the computation starts from (the literals on each side that has
+    an operator); ``results`` the bare-number sides it asserts. ``tolerance`` accepts a result
+    written as a rounded decimal (``10 / 3 = 3.33``).
+    """
+
+    text: str
+    lhs_value: Fraction | None
+    rhs_value: Fraction | None
+    operands: tuple[Fraction, ...]
+    results: tuple[Fraction, ...]
+    tolerance: Fraction
+
+    @property
+    def correct(self) -> bool:
+        if self.lhs_value is None or self.rhs_value is None:
+            return False  # e.g. division by zero
+        return abs(self.lhs_value - self.rhs_value) <= self.tolerance
+
+
+class _Parser:
+    """Recursive descent over ``+ - * / ( )`` and unsigned decimals; exact rationals."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = re.findall(r"\d+(?:\.\d+)?|[-+*/()]", text)
+        if "".join(self.tokens) != re.sub(r"\s+", "", text):
+            raise ValueError("not an arithmetic expression")
+        self.pos = 0
+
+    def parse(self) -> Fraction:
+        value = self.expr()
+        if self.pos != len(self.tokens):
+            raise ValueError("trailing tokens")
+        return value
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> str:
+        tok = self.peek()
+        if tok is None:
+            raise ValueError("unexpected end")
+        self.pos += 1
+        return tok
+
+    def expr(self) -> Fraction:
+        value = self.term()
+        while self.peek() in ("+", "-"):
+            value = value + self.term() if self.take() == "+" else value - self.term()
+        return value
+
+    def term(self) -> Fraction:
+        value = self.factor()
+        while self.peek() in ("*", "/"):
+            if self.take() == "*":
+                value *= self.factor()
+            else:
+                divisor = self.factor()
+                if divisor == 0:
+                    raise ZeroDivisionError
+                value /= divisor
+        return value
+
+    def factor(self) -> Fraction:
+        tok = self.take()
+        if tok == "-":
+            return -self.factor()
+        if tok == "+":
+            return self.factor()
+        if tok == "(":
+            value = self.expr()
+            if self.take() != ")":
+                raise ValueError("unbalanced parentheses")
+            return value
+        if tok[0].isdigit():
+            if len(tok) > _MAX_DIGITS:
+                raise ValueError("number too long")
+            return Fraction(tok)
+        raise ValueError(f"unexpected token {tok!r}")
+
+
+def _evaluate(expr: str) -> Fraction | None:
+    """Exact value, ``None`` on division by zero; raises ``ValueError`` if not arithmetic."""
+    try:
+        return _Parser(expr).parse()
+    except ZeroDivisionError:
+        return None
+
+
+def _left_side(segment: str) -> str | None:
+    i = len(segment)
+    while i > 0 and segment[i - 1] in _ARITH:
+        i -= 1
+    raw = segment[i:]
+    expr = raw.strip()
+    before = segment[:i].rstrip()
+    if not expr or not any(c.isdigit() for c in expr):
+        return None
+    if expr[0] in "+*/" or expr[-1] in "+-*/":
+        return None  # continues an algebraic expression (``2x + 3``)
+    if i > 0 and not raw[0].isspace() and (segment[i - 1].isalnum() or segment[i - 1] in "_^}"):
+        return None  # glued to a variable or exponent (``x2``, ``10^2``)
+    if expr[0] == "-" and before and (before[-1].isalnum() or before[-1] == ")"):
+        return None  # binary minus continuing an algebraic term
+    while expr.startswith("(") and expr.count("(") > expr.count(")"):
+        expr = expr[1:].lstrip()
+    if _is_bare_number(expr) and before and before[-1].isalpha():
+        return None  # "20% of 50 = 10": the words carry the operation
+    return expr
+
+
+def _right_side(segment: str) -> str | None:
+    i = 0
+    while i < len(segment) and segment[i] in _ARITH:
+        i += 1
+    raw = segment[:i]
+    expr = raw.strip()
+    if not expr or not any(c.isdigit() for c in expr):
+        return None
+    if expr[-1] in "+-*/" or expr[0] in "*/":
+        return None
+    after = segment[i:]
+    if after and not raw[-1].isspace() and (after[0].isalnum() or after[0] in "_^\\{"):
+        return None  # ``= 3x``, ``= 2^3``, ``= 3\sqrt{2}``
+    while expr.endswith(")") and expr.count(")") > expr.count("("):
+        expr = expr[:-1].rstrip()
+    # A sentence full stop is not a decimal point.
+    return expr.rstrip(".") or None
+
+
+def _is_bare_number(expr: str) -> bool:
+    return re.fullmatch(r"-?\s*\d+(?:\.\d+)?", expr) is not None
+
+
+def extract_claims(step: str) -> list[Claim]:
+    """The arithmetic claims written in ``step``, in order."""
+    segments = normalise_maths(step).split("=")
+    claims = []
+    for left_seg, right_seg in zip(segments, segments[1:], strict=False):
+        lhs, rhs = _left_side(left_seg), _right_side(right_seg)
+        if lhs is None or rhs is None:
+            continue
+        lhs_bare, rhs_bare = _is_bare_number(lhs), _is_bare_number(rhs)
+        if lhs_bare and rhs_bare:
+            continue  # "36 = 36" asserts no computation
+        try:
+            lhs_value, rhs_value = _evaluate(lhs), _evaluate(rhs)
+        except ValueError:
+            continue
+        operands: list[Fraction] = []
+        results: list[Fraction] = []
+        for side, bare, value in ((lhs, lhs_bare, lhs_value), (rhs, rhs_bare, rhs_value)):
+            if bare and value is not None:
+                results.append(abs(value))
+            else:
+                operands.extend(Fraction(n) for n in _NUM.findall(side))
+        tolerance = Fraction(0)
+        if rhs_bare and "." in rhs:
+            decimals = len(rhs.split(".")[1])
+            tolerance = Fraction(1, 2 * 10**decimals)
+        claims.append(
+            Claim(f"{lhs} = {rhs}", lhs_value, rhs_value, tuple(operands), tuple(results), tolerance)
+        )
+    return claims

@@ -1,0 +1,7 @@
+"""Step scorers (DESIGN §4). Env-specific scorers live with their env family and are re-exported
+here so users import every scorer from one place."""
+
+from prm_gym.core.scorer import Potential, Scorer, StepContext
+from prm_gym.envs.math.verifier import RuleVerifier, StepVerdict
+
+__all__ = ["Potential", "RuleVerifier", "Scorer", "StepContext", "StepVerdict"]
