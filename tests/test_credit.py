@@ -25,7 +25,7 @@ from prm_gym.credit import (
     rloo_advantages,
 )
 
-settings.register_profile("credit", deadline=None, max_examples=1500)
+settings.register_profile("credit", deadline=None, max_examples=60)
 settings.load_profile("credit")
 
 FLOATS = st.floats(min_value=-10.0, max_value=10.0, allow_nan=False, allow_infinity=False)
@@ -492,7 +492,7 @@ def reference_prime(batch: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     return reference_whiten(returns, batch["mask"], 1e-8), returns
 
 
-@settings(max_examples=1500)
+@settings(max_examples=80)
 @given(batch=prime_batches())
 def test_prime_matches_reference(batch: dict[str, Any]) -> None:
     advantages, returns = prime_advantages(**batch)

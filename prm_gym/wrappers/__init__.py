@@ -1,0 +1,20 @@
+"""Gymnasium wrappers that add dense reward terms (DESIGN §5).
+
+Every wrapper records its term under its own name in ``info["reward_components"]`` (the env's
+own reward as ``"outcome"``), so the components always sum to the reward returned.
+"""
+
+from prm_gym.wrappers.components import add_reward_component, reward_components
+from prm_gym.wrappers.gating import GatedAccumulation
+from prm_gym.wrappers.observation import ChatObservation
+from prm_gym.wrappers.process import ProcessReward
+from prm_gym.wrappers.shaping import PotentialShaping
+
+__all__ = [
+    "ChatObservation",
+    "GatedAccumulation",
+    "PotentialShaping",
+    "ProcessReward",
+    "add_reward_component",
+    "reward_components",
+]

@@ -1,0 +1,77 @@
+"""Potential-based reward shaping."""
+
+from __future__ import annotations
+
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+
+from prm_gym.core.scorer import Potential
+from prm_gym.credit import potential_shaping
+from prm_gym.wrappers.components import add_reward_component
+
+__all__ = ["PotentialShaping"]
+
+
+class PotentialShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructorArgs):
+    """Adds F = γ·Φ(s′) − Φ(s) to each reward, recorded as ``name``.
+
+    Potential-based shaping (Ng, Harada & Russell, "Policy invariance under reward
+    transformations: theory and application to reward shaping", 1999) leaves the optimal policy
+    unchanged when ``gamma`` equals the learner's discount and Φ depends on the state only.
+    Φ(s′) is taken as 0 only when the episode *terminates*; on truncation the real Φ(s′) is kept,
+    because the learner bootstraps there (zeroing it, as ``imitation``'s ``ShapedRewardNet`` does
+    on every ``done``, biases the target by γΦ(s′)). Φ(s₀) is recomputed at every reset, so F is
+    never computed across an episode boundary.
+
+    With γ = 1 the shaping terms of an episode telescope to Φ(s_T) − Φ(s_0): sequence-level
+    advantages (GRPO, RLOO) get no signal from it; step-level returns or a critic do.
+
+    Args:
+        env: Any env.
+        potential: Φ(observation, info) → float.
+        gamma: The learner's discount factor.
+        name: Key under ``info["reward_components"]``.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> from prm_gym.wrappers import PotentialShaping
+        >>> env = PotentialShaping(gym.make("CartPole-v1"), lambda obs, info: -abs(obs[2]), 0.99)
+        >>> obs, info = env.reset(seed=0)
+        >>> obs, reward, terminated, truncated, info = env.step(0)
+        >>> sorted(info["reward_components"])
+        ['outcome', 'shaping']
+    """
+
+    def __init__(
+        self,
+        env: gym.Env[Any, Any],
+        potential: Potential,
+        gamma: float = 0.99,
+        name: str = "shaping",
+    ) -> None:
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+        if not callable(potential):
+            raise TypeError("potential must be callable as potential(observation, info)")
+        gym.utils.RecordConstructorArgs.__init__(self, potential=potential, gamma=gamma, name=name)
+        gym.Wrapper.__init__(self, env)
+        self.potential = potential
+        self.gamma = gamma
+        self.name = name
+        self._phi = 0.0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._phi = float(self.potential(obs, info))
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        phi_next = 0.0 if terminated else float(self.potential(obs, info))
+        term = float(potential_shaping(self._phi, phi_next, self.gamma, terminated))
+        self._phi = phi_next
+        reward = add_reward_component(info, reward, self.name, term)
+        return obs, reward, terminated, truncated, info
