@@ -190,11 +190,13 @@ def test_min_form_weights_match_softmin(
     values, mask = batch
     weights = min_form_weights(values, temperature, mask)
     shaped = min_form_rewards(values, temperature, mask)
-    assert np.all(np.isfinite(weights)) and np.all(np.isfinite(shaped))
+    assert np.all(np.isfinite(weights))
+    assert np.all(np.isfinite(shaped))
     for row_v, row_m, row_w, row_s in zip(
         rows(values), rows(mask), rows(weights), rows(shaped), strict=True
     ):
-        assert np.all(row_w[~row_m] == 0.0) and np.all(row_s[~row_m] == 0.0)
+        assert np.all(row_w[~row_m] == 0.0)
+        assert np.all(row_s[~row_m] == 0.0)
         kept = [float(v) for v, m in zip(row_v, row_m, strict=True) if m]
         if not kept:
             continue
@@ -266,9 +268,7 @@ def test_gated_rewards_match_indicator(
 ) -> None:
     low, high = batch
     result = gated_rewards(low, high, threshold)
-    for row_low, row_out, gate_value in zip(
-        rows(low), rows(result), high.reshape(-1), strict=True
-    ):
+    for row_low, row_out, gate_value in zip(rows(low), rows(result), high.reshape(-1), strict=True):
         if gate_value >= threshold:
             assert np.array_equal(row_out, row_low)
         else:
@@ -305,7 +305,8 @@ def test_gated_channels_match_cascade(
     channels, finals, thresholds = data
     total, gated = gated_channels(channels, finals, thresholds)
     horizon = len(channels[0])
-    assert gated.shape == (len(channels), horizon) and total.shape == (horizon,)
+    assert gated.shape == (len(channels), horizon)
+    assert total.shape == (horizon,)
     expected_total = [0.0] * horizon
     for c, channel in enumerate(channels):
         counts = all(finals[j] >= thresholds[j] for j in range(c))
@@ -500,7 +501,8 @@ def test_prime_matches_reference(batch: dict[str, Any]) -> None:
     close(returns, expected_ret, tol=1e-8)
     close(advantages, expected_adv, tol=1e-6)
     mask = batch["mask"]
-    assert np.all(returns[~mask] == 0.0) and np.all(advantages[~mask] == 0.0)
+    assert np.all(returns[~mask] == 0.0)
+    assert np.all(advantages[~mask] == 0.0)
 
 
 @given(batch=prime_batches(), lengths=st.data())

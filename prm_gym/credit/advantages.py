@@ -208,7 +208,7 @@ def prime_advantages(
     outcome_term = _prime_leave_one_out(outcome_rewards, outcome_mask, group_size)
     combined = np.where(valid, process_coef * process_term + outcome_coef * outcome_term, 0.0)
     reward_to_go = np.flip(np.cumsum(np.flip(combined, axis=-1), axis=-1), axis=-1)
-    returns = reward_to_go
+    returns = np.where(valid, reward_to_go, 0.0)
     return masked_whiten(returns, valid), returns
 
 

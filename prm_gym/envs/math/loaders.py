@@ -56,6 +56,8 @@ def _math(record: Mapping[str, Any], index: int) -> Task:
 
 def parse_math_record(record: Mapping[str, Any], index: int) -> Task:
     """Turn one GSM8K-, MATH- or plain-style record into a :class:`Task` (schema above)."""
+    # Dataset rows of mixed schemas carry every column, with None where a row lacks it.
+    record = {k: v for k, v in record.items() if v is not None}
     if "question" in record and "####" in str(record.get("answer", "")):
         return _gsm8k(record, index)
     if "problem" in record and "solution" in record:

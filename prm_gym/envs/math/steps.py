@@ -103,7 +103,7 @@ def known_numbers(text: str) -> set[Fraction]:
         if Fraction(b) != 0:
             known.add(Fraction(a) / Fraction(b))
     for p in re.findall(r"(\d+(?:\.\d+)?)\s*(?:\\?%|percent)", s):
-        known.add(Fraction(p) / 100)
+        known |= {Fraction(p) / 100, Fraction(100)}
     for word in re.findall(r"[a-z]+", s.lower()):
         if word in _WORD_NUMBERS:
             known.update(_WORD_NUMBERS[word])
@@ -257,7 +257,11 @@ def extract_claims(step: str) -> list[Claim]:
         lhs, rhs = _left_side(left_seg), _right_side(right_seg)
         if lhs is None or rhs is None:
             continue
-        lhs_bare, rhs_bare = _is_bare_number(lhs), _is_bare_number(rhs)
+        lhs_bare = _is_bare_number(lhs)
+        # A result may be written as a fraction: "6 / 16 = 3/8" asserts the value 3/8.
+        rhs_bare = _is_bare_number(rhs) or (
+            not lhs_bare and re.fullmatch(r"-?\d+/\d+", rhs) is not None
+        )
         if lhs_bare and rhs_bare:
             continue  # "36 = 36" asserts no computation
         try:
@@ -267,12 +271,13 @@ def extract_claims(step: str) -> list[Claim]:
         operands: list[Fraction] = []
         results: list[Fraction] = []
         for side, bare, value in ((lhs, lhs_bare, lhs_value), (rhs, rhs_bare, rhs_value)):
-            if bare and value is not None:
-                results.append(abs(value))
+            if bare:
+                if value is not None:
+                    results.append(abs(value))
             else:
                 operands.extend(Fraction(n) for n in _NUM.findall(side))
         tolerance = Fraction(0)
-        if rhs_bare and "." in rhs:
+        if _is_bare_number(rhs) and "." in rhs:
             decimals = len(rhs.split(".")[1])
             tolerance = Fraction(1, 2 * 10**decimals)
         claims.append(
