@@ -18,7 +18,7 @@ import difflib
 import math
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, TextIO
@@ -89,7 +89,15 @@ def _unknown_env_message(env_id: str) -> str:
 
 
 def _format_components(components: dict[str, float]) -> str:
-    return "  ".join(f"{name}={value:+.3f}" for name, value in components.items())
+    # ``+ 0.0`` turns a negative zero (``gate = -0.0``) into ``+0.000``.
+    return "  ".join(f"{name}={value + 0.0:+.3f}" for name, value in components.items())
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _hint(task: Any, valid_steps: int, single_turn: bool) -> str:
@@ -129,17 +137,22 @@ def _cmd_play(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         setup = f"outcome only (no default step scorer for {env_id})"
     try:
-        return _play_episode(env, env_id, setup, args, out)
+        return _play_episode(env, env_id, setup, args, out, err)
     finally:
         env.close()
 
 
 def _play_episode(
-    env: gym.Env[Any, Any], env_id: str, setup: str, args: argparse.Namespace, out: TextIO
+    env: gym.Env[Any, Any],
+    env_id: str,
+    setup: str,
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
 ) -> int:
     obs, info = env.reset(seed=args.seed)
     if not isinstance(obs, str):
-        sys.stderr.write(
+        err.write(
             f"prm-gym: error: {env_id} has {type(obs).__name__} observations; `play` supports "
             "text envs (str observations) only.\n"
         )
@@ -153,6 +166,7 @@ def _play_episode(
     out.write("Commands: :hint (show the next gold step), :quit (stop), :help.\n\n")
     out.write(obs + "\n\n")
 
+    echo = not _isatty(sys.stdin)  # piped or scripted input: show it, so the log reads well
     episode_return = 0.0
     valid_steps = 0
     turn = 0
@@ -165,6 +179,8 @@ def _play_episode(
         except KeyboardInterrupt:
             out.write("\n(interrupted)\n")
             return 130
+        if echo:
+            out.write(line + "\n")
         command = line.strip()
         if command in (":quit", ":q", ":exit"):
             out.write(f"Stopped after {turn} steps; return so far {episode_return:+.3f}.\n")
@@ -199,7 +215,7 @@ def _play_episode(
         if details:
             out.write("  " + "   ".join(details) + "\n")
         if terminated or truncated:
-            how = "solved" if terminated else f"truncated after {turn} steps"
+            how = "final answer given" if terminated else f"truncated after {turn} steps"
             out.write(f"\nEpisode over ({how}).\n")
             out.write(f"outcome: {info.get('outcome', float('nan')):g}\n")
             if "gate_open" in info:
@@ -484,7 +500,8 @@ def summarize_records(
 ) -> list[dict[str, Any]]:
     """One table row per (noise level, setup).
 
-    Row keys: ``p``, ``q``, ``setup``, ``episodes``, ``success_rate`` (outcome ≥ 1),
+    Row keys: ``p``, ``q``, ``setup``, ``episodes``, ``verifier`` (a RuleVerifier scored the
+    steps), ``success_rate`` (outcome ≥ 1),
     ``outcome``, ``process``, ``gate``, ``return`` (episode means), ``return_failed`` (mean return
     of failed episodes, ``None`` if none failed), ``slips`` / ``wrong_answers`` (errors injected),
     ``slip_recall`` / ``answer_recall`` (fraction of them the verifier flagged), ``recall`` (all
@@ -511,6 +528,7 @@ def summarize_records(
                 "q": noise.q,
                 "setup": setup,
                 "episodes": len(eps),
+                "verifier": has_verifier,
                 "success_rate": float(np.mean([e.outcome >= 1.0 for e in eps])),
                 "outcome": float(np.mean([e.outcome for e in eps])),
                 "process": float(np.mean([e.process for e in eps])),
@@ -580,7 +598,9 @@ def format_demo_table(rows: Sequence[dict[str, Any]]) -> str:
                 f"{_cell(r['answer_recall'], '.1%')} of {r['wrong_answers']}"
                 if r["answer_recall"] is not None
                 else "—",
-                _cell(r["precision"], ".1%"),
+                "no flags"
+                if r["verifier"] and r["precision"] is None
+                else _cell(r["precision"], ".1%"),
             )
         )
     widths = [max(len(row[i]) for row in (header, *body)) for i in range(len(header))]
@@ -641,8 +661,10 @@ def interpret_demo(rows: Sequence[dict[str, Any]]) -> list[str]:
         if answers:
             parts.append(f"{flagged_answers / answers:.1%} of {answers} wrong final answers")
         text += " and ".join(parts)
-        if precisions:
-            text += f" (precision {min(precisions):.1%} or better)"
+        if precisions and min(precisions) >= 1.0:
+            text += "; it flagged no step without an injected error"
+        elif precisions:
+            text += f" (precision at least {min(precisions):.1%})"
         text += "."
         if answers and flagged_answers < answers:
             text += (
