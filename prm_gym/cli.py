@@ -105,7 +105,7 @@ def _hint(task: Any, valid_steps: int, single_turn: bool) -> str:
     if not gold:
         return "No hint: this task has no gold steps (metadata['gold_steps'])."
     if single_turn:
-        return " ".join(gold)
+        return "\n" + "\n".join(gold)
     return str(gold[min(valid_steps, len(gold) - 1)])
 
 
@@ -142,6 +142,33 @@ def _cmd_play(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         env.close()
 
 
+def _read_action(prompt: str, single_turn: bool, echo: bool, out: TextIO) -> str | None:
+    """One action from stdin, or ``None`` at end of input.
+
+    Multi-step mode reads one line. Single-turn mode reads a whole solution: lines up to an empty
+    line (or the end of input), joined with newlines, so each line is one step; a ``:command``
+    on the first line is returned at once.
+    """
+    try:
+        line = input(prompt)
+    except EOFError:
+        return None
+    if echo:
+        out.write(line + "\n")
+    if not single_turn or line.strip().startswith(":"):
+        return line
+    lines = [line]
+    while lines[-1].strip():
+        try:
+            more = input("...> ")
+        except EOFError:
+            break
+        if echo:
+            out.write(more + "\n")
+        lines.append(more)
+    return "\n".join(lines).strip("\n")
+
+
 def _play_episode(
     env: gym.Env[Any, Any],
     env_id: str,
@@ -162,7 +189,7 @@ def _play_episode(
     out.write(f"{env_id}  task {info.get('task_id', '?')}  (seed {seed_text})\n")
     out.write(f"reward: {setup}\n")
     if args.single_turn:
-        out.write("Type the whole solution on one line ('Step 1: ... Step 2: ... \\boxed{..}').\n")
+        out.write("Type the whole solution, one step per line; an empty line submits it.\n")
     out.write("Commands: :hint (show the next gold step), :quit (stop), :help.\n\n")
     out.write(obs + "\n\n")
 
@@ -172,15 +199,13 @@ def _play_episode(
     turn = 0
     while True:
         try:
-            line = input(f"step {turn + 1}> ")
-        except EOFError:
-            out.write("\n(end of input: stopping)\n")
-            return 0
+            line = _read_action(f"step {turn + 1}> ", args.single_turn, echo, out)
         except KeyboardInterrupt:
             out.write("\n(interrupted)\n")
             return 130
-        if echo:
-            out.write(line + "\n")
+        if line is None:
+            out.write("\n(end of input: stopping)\n")
+            return 0
         command = line.strip()
         if command in (":quit", ":q", ":exit"):
             out.write(f"Stopped after {turn} steps; return so far {episode_return:+.3f}.\n")
@@ -733,9 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     play.add_argument("env_id", metavar="ENV_ID", help="environment id, e.g. prm/Math-v0")
     play.add_argument("--seed", type=int, default=None, help="reset seed (default: random)")
-    play.add_argument(
-        "--single-turn", action="store_true", help="the whole solution in one action"
-    )
+    play.add_argument("--single-turn", action="store_true", help="the whole solution in one action")
     play.add_argument(
         "--coef", type=_finite_float, default=0.1, help="process reward coefficient (0.1)"
     )

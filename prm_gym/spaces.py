@@ -86,5 +86,3 @@ class Text(Space[str]):
 
     def from_jsonable(self, sample_n: list[str]) -> list[str]:
         return list(sample_n)
-
-

@@ -57,7 +57,7 @@ def test_gold_solutions_score_one_multi_step(family: str, level: int) -> None:
         task = env.unwrapped.task
         assert task.metadata["family"] == family and task.metadata["level"] == level
         steps = _play(env, list(task.metadata["gold_steps"]))
-        *_, (obs, reward, terminated, truncated, info) = steps
+        *_, (_obs, reward, terminated, truncated, info) = steps
         assert terminated and not truncated
         assert reward == 1.0 and info["outcome"] == 1.0
         assert all(s[4]["step_label"] is True for s in steps), task.id
@@ -81,7 +81,7 @@ def test_wrong_final_answer_scores_zero() -> None:
         task = env.task
         for step in task.metadata["gold_steps"][:-1]:
             env.step(step)
-        obs, reward, terminated, truncated, info = env.step(f"\\boxed{{{task.answer}1}}")
+        _obs, reward, terminated, _truncated, info = env.step(f"\\boxed{{{task.answer}1}}")
         assert terminated and reward == 0.0 and info["outcome"] == 0.0
         assert info["step_label"] is False  # the answer does not follow from the steps
 
@@ -108,7 +108,7 @@ def test_truncation_gives_zero_outcome_never_negative() -> None:
     env.reset(seed=4)
     gold = env.task.metadata["gold_steps"]
     results = _play(env, [gold[0], "Let me think more.", "Still thinking."])
-    obs, reward, terminated, truncated, info = results[-1]
+    _obs, reward, terminated, truncated, info = results[-1]
     assert truncated and not terminated
     assert reward == 0.0 and info["outcome"] == 0.0
     assert all(r[1] == 0.0 for r in results)
@@ -266,7 +266,10 @@ def test_bad_jsonl_gives_clear_error(tmp_path: Path) -> None:
 def test_datasets_dataset_source() -> None:
     datasets = pytest.importorskip("datasets")
     ds = datasets.Dataset.from_list(
-        [{"question": "1 + 1?", "answer": "so <<1+1=2>>2\n#### 2"}, {"question": "3*3", "answer": "9"}]
+        [
+            {"question": "1 + 1?", "answer": "so <<1+1=2>>2\n#### 2"},
+            {"question": "3*3", "answer": "9"},
+        ]
     )
     env = MathEnv(tasks=ds)
     env.reset(options={"task_index": 1})

@@ -127,7 +127,9 @@ def _parse_all(records: Iterable[Any], parse: RecordParser) -> list[Task]:
     return tasks
 
 
-def as_task_source(tasks: Any, default: Callable[[], TaskSource], parse: RecordParser) -> TaskSource:
+def as_task_source(
+    tasks: Any, default: Callable[[], TaskSource], parse: RecordParser
+) -> TaskSource:
     """Normalise the ``tasks=`` argument of a text env.
 
     Accepts ``None`` (the env's default procedural source), a :class:`TaskSource`, a callable

@@ -72,7 +72,7 @@ class TextEnv(gym.Env[str, str]):
     ``{"task_index": int}`` (dataset sources), or ``{"task_seed": int}`` (procedural sources).
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"]}
+    metadata: dict[str, Any] = {"render_modes": ["ansi", "human"]}  # noqa: RUF012
     #: Single-attempt envs end the episode on an invalid action instead of letting it retry.
     terminate_on_invalid: bool = False
 
@@ -147,7 +147,7 @@ class TextEnv(gym.Env[str, str]):
         if error is None:
             try:
                 result = self._act(action)
-            except Exception as exc:  # noqa: BLE001 - an action must never crash the episode
+            except Exception as exc:
                 result = ActResult(
                     observation=f"Error: {type(exc).__name__}: {exc}",
                     action_valid=False,
@@ -175,14 +175,12 @@ class TextEnv(gym.Env[str, str]):
             self._done = True
         observation = self._clip(result.observation)
         stored = action if len(action) <= self.max_action_length else action[:200] + "…"
-        self.transcript.turns.append(
-            Turn(stored, observation, result.action_valid, result.error)
-        )
+        self.transcript.turns.append(Turn(stored, observation, result.action_valid, result.error))
         if self.render_mode == "human":
             print(self.render_text())
         return observation, reward, terminated, truncated, info
 
-    def render(self) -> str | None:  # type: ignore[override]
+    def render(self) -> str | None:
         if self.render_mode == "ansi":
             return self.render_text()
         if self.render_mode == "human":
@@ -230,15 +228,15 @@ class TextEnv(gym.Env[str, str]):
         if "task_id" in options:
             if not hasattr(source, "find"):
                 raise ValueError("options['task_id'] needs a dataset task source")
-            return source.find(options["task_id"])  # type: ignore[no-any-return]
+            return source.find(options["task_id"])
         if "task_index" in options:
             if not hasattr(source, "get") or not hasattr(source, "__len__"):
                 raise ValueError("options['task_index'] needs a dataset task source")
-            return source.get(int(options["task_index"]))  # type: ignore[no-any-return]
+            return source.get(int(options["task_index"]))
         if "task_seed" in options:
             if hasattr(source, "__len__") or not hasattr(source, "get"):
                 raise ValueError("options['task_seed'] needs a procedural task source")
-            return source.get(int(options["task_seed"]))  # type: ignore[no-any-return]
+            return source.get(int(options["task_seed"]))
         return source.sample(self.np_random)
 
     def _clip(self, text: str) -> str:

@@ -18,7 +18,7 @@ def reward_components(info: dict[str, Any], reward: SupportsFloat) -> dict[str, 
     if comps is None:
         comps = {"outcome": float(reward)}
         info["reward_components"] = comps
-    return comps  # type: ignore[no-any-return]
+    return comps
 
 
 def add_reward_component(

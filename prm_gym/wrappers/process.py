@@ -92,7 +92,9 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
             info["process_scores"] = scores.tolist()
             value = float(getattr(np, self.aggregate)(scores)) if len(scores) else 0.0
         else:
-            context = StepContext(self._prompt, tuple(self._steps), str(action), response, info, task)
+            context = StepContext(
+                self._prompt, tuple(self._steps), str(action), response, info, task
+            )
             value = float(self._score([context])[0])
         self._steps.append(str(action))
         reward = add_reward_component(info, reward, self.name, self.coef * value)

@@ -75,7 +75,8 @@ class MathEnv(TextEnv):
     ## Arguments
     | argument | default | meaning |
     |---|---|---|
-    | ``tasks`` | ``None`` | ``None`` (procedural), a JSONL path, records, ``Task`` list, ``datasets.Dataset``, ``TaskSource`` or ``seed -> Task`` callable |
+    | ``tasks`` | ``None`` | procedural (``None``), JSONL path, records, ``Task`` list, |
+    | | | ``datasets.Dataset``, ``TaskSource`` or ``seed -> Task`` callable |
     | ``single_turn`` | ``False`` | whole solution in one action |
     | ``max_steps`` | ``16`` | steps before truncation (multi-step mode) |
     | ``families`` | all | procedural families: ``"arithmetic"``, ``"linear"``, ``"fraction"`` |
@@ -143,7 +144,11 @@ class MathEnv(TextEnv):
 
     def _check(self, answer: str) -> float:
         assert self.task is not None
-        return 1.0 if answers_match(str(self.task.answer), answer, timeout=self.answer_timeout) else 0.0
+        return (
+            1.0
+            if answers_match(str(self.task.answer), answer, timeout=self.answer_timeout)
+            else 0.0
+        )
 
     def _act(self, action: str) -> ActResult:
         answer = extract_final_answer(action)

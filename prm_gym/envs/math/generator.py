@@ -174,7 +174,11 @@ def _linear(rng: np.random.Generator, level: int, b: _Builder) -> tuple[str, Fra
         # a(x + b0) = cx + d  ->  (c - a)x + d = a*b0
         eq = f"{a}(x + {b0}) = {_term(c)} {_const(d)}"
         ab = Fraction(a * b0)
-        b.step(f"Expand the left side: {a} * {b0} = {_n(ab)}, so {a}x + {_n(ab)} = {_term(c)} {_const(d)}.", ab)
+        b.step(
+            f"Expand the left side: {a} * {b0} = {_n(ab)}, "
+            f"so {a}x + {_n(ab)} = {_term(c)} {_const(d)}.",
+            ab,
+        )
         k = Fraction(c - a)
         b.step(
             f"Subtract {a}x from both sides. The x coefficient on the right becomes {c} - {a} = "

@@ -68,7 +68,11 @@ def parse_math_record(record: Mapping[str, Any], index: int) -> Task:
             f"maths record {index} has keys {sorted(record)}; expected GSM8K "
             "(question, answer with '####'), MATH (problem, solution) or plain (prompt, answer)"
         )
-    meta = {k: v for k, v in record.items() if k not in ("prompt", "question", "problem", "answer", "id")}
+    meta = {
+        k: v
+        for k, v in record.items()
+        if k not in ("prompt", "question", "problem", "answer", "id")
+    }
     return Task(
         id=str(record.get("id", f"task-{index}")),
         prompt=str(prompt).strip(),

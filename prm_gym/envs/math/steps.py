@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import pairwise
 
 __all__ = [
     "Claim",
@@ -53,7 +54,7 @@ def split_steps(solution: str) -> list[str]:
     if starts:
         bounds = [*starts, len(solution)]
         head = solution[: starts[0]].strip()
-        steps = [solution[a:b].strip() for a, b in zip(bounds, bounds[1:], strict=False)]
+        steps = [solution[a:b].strip() for a, b in pairwise(bounds)]
         return ([head] if head else []) + [s for s in steps if s]
     return [line.strip() for line in solution.splitlines() if line.strip()]
 
@@ -253,7 +254,7 @@ def extract_claims(step: str) -> list[Claim]:
     """The arithmetic claims written in ``step``, in order."""
     segments = normalise_maths(step).split("=")
     claims = []
-    for left_seg, right_seg in zip(segments, segments[1:], strict=False):
+    for left_seg, right_seg in pairwise(segments):
         lhs, rhs = _left_side(left_seg), _right_side(right_seg)
         if lhs is None or rhs is None:
             continue
@@ -281,6 +282,8 @@ def extract_claims(step: str) -> list[Claim]:
             decimals = len(rhs.split(".")[1])
             tolerance = Fraction(1, 2 * 10**decimals)
         claims.append(
-            Claim(f"{lhs} = {rhs}", lhs_value, rhs_value, tuple(operands), tuple(results), tolerance)
+            Claim(
+                f"{lhs} = {rhs}", lhs_value, rhs_value, tuple(operands), tuple(results), tolerance
+            )
         )
     return claims

@@ -142,5 +142,7 @@ class RuleVerifier:
         out = np.empty(len(contexts), dtype=np.float32)
         for i, context in enumerate(contexts):
             v = self.verdict(context)
-            out[i] = (self.correct if v.correct else self.incorrect) if v.checked else self.unchecked
+            out[i] = (
+                (self.correct if v.correct else self.incorrect) if v.checked else self.unchecked
+            )
         return out
