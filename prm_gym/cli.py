@@ -119,9 +119,13 @@ def _cmd_play(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         env: gym.Env[Any, Any] = gym.make(env_id, **kwargs)
     except TypeError as exc:
+        hint = "; drop --single-turn for envs without a single-turn mode" if kwargs else ""
+        err.write(f"prm-gym: error: could not build {env_id} ({exc}){hint}.\n")
+        return 2
+    except (ImportError, gym.error.Error) as exc:
         err.write(
-            f"prm-gym: error: could not build {env_id} with {kwargs} ({exc}); "
-            "drop --single-turn for envs without a single-turn mode.\n"
+            f"prm-gym: error: could not build {env_id} ({type(exc).__name__}: {exc}); "
+            "install the extra it needs (see the README) or pick another id (`prm-gym list`).\n"
         )
         return 2
     from prm_gym.wrappers import GatedAccumulation, ProcessReward
@@ -226,7 +230,7 @@ def _play_episode(
         if info.get("action_valid", True):
             valid_steps += 1
         out.write(f"  env: {obs}\n")
-        out.write(f"  reward: {float(reward):+.3f}\n")
+        out.write(f"  reward: {float(reward) + 0.0:+.3f}\n")
         components = info.get("reward_components")
         if components:
             out.write(f"  components: {_format_components(components)}\n")
@@ -240,7 +244,7 @@ def _play_episode(
         if details:
             out.write("  " + "   ".join(details) + "\n")
         if terminated or truncated:
-            how = "final answer given" if terminated else f"truncated after {turn} steps"
+            how = "terminated" if terminated else f"truncated after {turn} steps"
             out.write(f"\nEpisode over ({how}).\n")
             out.write(f"outcome: {info.get('outcome', float('nan')):g}\n")
             if "gate_open" in info:
@@ -268,7 +272,10 @@ def _wrong(value_text: str, rng: np.random.Generator) -> str | None:
     value = parse_number(value_text)
     if value is None:
         return None
-    return format_number(value + Fraction(int(rng.choice(_OFFSETS))))
+    wrong = value + Fraction(int(rng.choice(_OFFSETS)))
+    if "/" in value_text and wrong.denominator != 1:  # keep a fraction a fraction
+        return f"{wrong.numerator}/{wrong.denominator}"
+    return format_number(wrong)
 
 
 def corrupt_arithmetic(step: str, rng: np.random.Generator) -> str | None:
@@ -279,7 +286,7 @@ def corrupt_arithmetic(step: str, rng: np.random.Generator) -> str | None:
     Example:
         >>> import numpy as np
         >>> corrupt_arithmetic("Step 1: 12 * 3 = 36 apples.", np.random.default_rng(0))
-        'Step 1: 12 * 3 = 37 apples.'
+        'Step 1: 12 * 3 = 39 apples.'
     """
     matches = list(_COMPUTATION.finditer(step))
     if not matches:
@@ -297,7 +304,7 @@ def corrupt_answer(step: str, rng: np.random.Generator) -> str | None:
     Example:
         >>> import numpy as np
         >>> corrupt_answer("Step 4: The answer is \\\\boxed{3/4}.", np.random.default_rng(0))
-        'Step 4: The answer is \\\\boxed{7/4}.'
+        'Step 4: The answer is \\\\boxed{15/4}.'
     """
     matches = list(_BOXED.finditer(step))
     if not matches:
@@ -669,9 +676,10 @@ def interpret_demo(rows: Sequence[dict[str, Any]]) -> list[str]:
         gated = by.get((worst["p"], worst["q"], SETUPS[2]))
         if gated is not None and gated["return_failed"] is not None:
             lines.append(
-                f"Without gating, failed episodes of the p={worst['p']:g} q={worst['q']:g} solver "
-                f"still earn {worst['return_failed']:+.3f} from process reward; with G-RA they earn "
-                f"{gated['return_failed']:+.3f}: step credit is paid only when the answer is right."
+                f"Without gating, failed episodes of the p={worst['p']:g} q={worst['q']:g} "
+                f"solver still earn {worst['return_failed']:+.3f} from process reward; with G-RA "
+                f"they earn {gated['return_failed']:+.3f}: step credit is paid only when the "
+                "answer is right."
             )
     slips = sum(r["slips"] for r in process_rows)
     answers = sum(r["wrong_answers"] for r in process_rows)
@@ -784,7 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``prm-gym`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    """Run ``prm-gym`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

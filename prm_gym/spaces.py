@@ -11,7 +11,7 @@ from typing import Any
 
 from gymnasium.spaces import Space
 
-__all__ = ["Text"]
+__all__ = ["Chat", "Text"]
 
 # Characters drawn by ``sample()``: printable ASCII, a few maths symbols and some non-Latin
 # letters, so sampled actions exercise Unicode handling without producing unprintable text.
@@ -86,3 +86,62 @@ class Text(Space[str]):
 
     def from_jsonable(self, sample_n: list[str]) -> list[str]:
         return list(sample_n)
+
+
+CHAT_ROLES = ("system", "user", "assistant", "tool")
+
+
+class Chat(Space[list[dict[str, str]]]):
+    """An OpenAI-style message list: ``[{"role": ..., "content": str}, ...]``.
+
+    ``role`` is one of ``system``, ``user``, ``assistant``, ``tool``; each ``content`` is any
+    Unicode string up to ``max_length`` characters. Observations are plain lists, so they can go
+    straight to ``tokenizer.apply_chat_template`` or an OpenAI-compatible client.
+
+    Example:
+        >>> from prm_gym.spaces import Chat
+        >>> [{"role": "user", "content": "2 + 2?"}] in Chat(max_length=100)
+        True
+        >>> [{"role": "robot", "content": "hi"}] in Chat(max_length=100)
+        False
+    """
+
+    def __init__(self, max_length: int = 16384, *, seed: int | None = None) -> None:
+        self.content = Text(max_length)
+        self.max_length = max_length
+        super().__init__(shape=None, dtype=None, seed=seed)
+
+    @property
+    def is_np_flattenable(self) -> bool:
+        return False
+
+    def seed(self, seed: int | None = None) -> int | list[int] | dict[str, int]:
+        seeds = super().seed(seed)
+        self.content.seed(int(self.np_random.integers(0, 2**31 - 1)))
+        return seeds
+
+    def sample(self, mask: Any = None, probability: Any = None) -> list[dict[str, str]]:
+        """One ``user`` message followed by alternating ``assistant``/``user`` turns."""
+        n = 1 + 2 * int(self.np_random.integers(0, 2))
+        return [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": self.content.sample()}
+            for i in range(n)
+        ]
+
+    def contains(self, x: Any) -> bool:
+        return isinstance(x, list) and all(
+            isinstance(m, dict)
+            and set(m) == {"role", "content"}
+            and m["role"] in CHAT_ROLES
+            and m["content"] in self.content
+            for m in x
+        )
+
+    def __repr__(self) -> str:
+        return f"Chat(max_length={self.max_length})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Chat) and self.max_length == other.max_length
+
+    def __hash__(self) -> int:
+        return hash((Chat, self.max_length))

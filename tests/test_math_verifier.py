@@ -247,3 +247,20 @@ def test_answers_match_works_off_main_thread() -> None:
     thread.start()
     thread.join()
     assert results == [True]
+
+
+def test_sign_flipped_answer_is_flagged() -> None:
+    prompt = "Solve for x: 3x + 6 = 0."
+    ok = verify_steps(prompt, ["x = -6 / 3 = -2", "\\boxed{-2}"])
+    flipped = verify_steps(prompt, ["x = -6 / 3 = -2", "\\boxed{2}"])
+    assert [v.correct for v in ok] == [True, True]
+    assert [v.correct for v in flipped] == [True, False]
+
+
+def test_step_markers_on_one_line_split() -> None:
+    text = "Step 1: 12 * 3 = 36. Step 2: 36 + 5 = 41. Step 3: \\boxed{41}"
+    assert split_steps(text) == [
+        "Step 1: 12 * 3 = 36.",
+        "Step 2: 36 + 5 = 41.",
+        "Step 3: \\boxed{41}",
+    ]

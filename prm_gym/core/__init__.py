@@ -10,7 +10,7 @@ from prm_gym.core.task import (
     as_task_source,
     load_jsonl,
 )
-from prm_gym.core.text_env import ActResult, TextEnv, validate_text_action
+from prm_gym.core.text_env import ActResult, TextEnv, abbreviate_action, validate_text_action
 from prm_gym.core.transcript import Trajectory, Transcript, Turn
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Trajectory",
     "Transcript",
     "Turn",
+    "abbreviate_action",
     "as_task_source",
     "load_jsonl",
     "validate_text_action",

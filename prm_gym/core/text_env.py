@@ -19,7 +19,7 @@ from prm_gym.core.task import RecordParser, Task, TaskSource, as_task_source
 from prm_gym.core.transcript import Transcript, Turn
 from prm_gym.spaces import Text
 
-__all__ = ["ActResult", "TextEnv", "validate_text_action"]
+__all__ = ["ActResult", "TextEnv", "abbreviate_action", "validate_text_action"]
 
 _ALLOWED_CONTROL = {"\n", "\t", "\r"}
 
@@ -46,6 +46,11 @@ def validate_text_action(action: str, max_length: int) -> str | None:
     if not any(ch.isalnum() for ch in action):
         return "action has no letters or digits"
     return None
+
+
+def abbreviate_action(action: str, max_length: int) -> str:
+    """The action as transcripts record it: over-long actions keep their first 200 characters."""
+    return action if len(action) <= max_length else action[:200] + "…"
 
 
 @dataclass
@@ -174,7 +179,7 @@ class TextEnv(gym.Env[str, str]):
             reward = outcome
             self._done = True
         observation = self._clip(result.observation)
-        stored = action if len(action) <= self.max_action_length else action[:200] + "…"
+        stored = abbreviate_action(action, self.max_action_length)
         self.transcript.turns.append(Turn(stored, observation, result.action_valid, result.error))
         if self.render_mode == "human":
             print(self.render_text())

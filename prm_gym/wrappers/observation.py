@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
-from gymnasium import spaces
 
-from prm_gym.spaces import Text
+from prm_gym.core.text_env import abbreviate_action
+from prm_gym.spaces import Chat
 
 __all__ = ["ChatObservation"]
 
@@ -16,9 +16,11 @@ class ChatObservation(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruct
     """Turns a text env's observation into the OpenAI-style message list of the whole episode.
 
     The task prompt (and an optional system prompt) open the list; each agent action becomes an
-    ``assistant`` message and each env response a ``user`` message. The list is rebuilt from the
-    wrapper's own history, so it works on any text env and can be fed to
-    ``tokenizer.apply_chat_template`` or an OpenAI-compatible server directly.
+    ``assistant`` message and each env response a ``user`` message (over-long actions are
+    abbreviated as the env's transcript abbreviates them). The list is rebuilt from the wrapper's
+    own history, so it works on any text env; it is a plain ``list`` in a
+    :class:`~prm_gym.spaces.Chat` space and can be fed to ``tokenizer.apply_chat_template`` or an
+    OpenAI-compatible server directly.
 
     Example:
         >>> import gymnasium as gym
@@ -37,11 +39,9 @@ class ChatObservation(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruct
         gym.utils.RecordConstructorArgs.__init__(self, system_prompt=system_prompt)
         gym.Wrapper.__init__(self, env)
         self.system_prompt = system_prompt
-        inner = env.observation_space
-        limit = getattr(inner, "max_length", 16384)
-        self.observation_space = spaces.Sequence(
-            spaces.Dict({"role": Text(16), "content": Text(max(limit, len(system_prompt or "")))})
-        )
+        limit = getattr(env.observation_space, "max_length", 16384)
+        self.observation_space = Chat(max(limit, len(system_prompt or "")))
+        self._action_limit: int | None = getattr(env.action_space, "max_length", None)
         self._messages: list[dict[str, str]] = []
 
     def reset(
@@ -58,6 +58,9 @@ class ChatObservation(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruct
         self, action: Any
     ) -> tuple[list[dict[str, str]], SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        self._messages.append({"role": "assistant", "content": str(action)})
+        text = str(action)
+        if self._action_limit is not None:
+            text = abbreviate_action(text, self._action_limit)
+        self._messages.append({"role": "assistant", "content": text})
         self._messages.append({"role": "user", "content": str(obs)})
         return [dict(m) for m in self._messages], reward, terminated, truncated, info

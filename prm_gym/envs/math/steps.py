@@ -21,7 +21,8 @@ __all__ = [
     "split_steps",
 ]
 
-_STEP_MARKER = re.compile(r"(?im)^\s*(?:\*\*)?step\s*\d+\s*(?:\*\*)?\s*[:.)]")
+# "Step k:" at the start of a line, or after the end of a sentence on the same line.
+_STEP_MARKER = re.compile(r"(?im)(?:^|(?<=[.!?])[ \t]+)\s*(?:\*\*)?step\s*\d+\s*(?:\*\*)?\s*[:.)]")
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _NUM = re.compile(r"\d+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -49,7 +50,8 @@ _NUMBER_WORDS = {
 
 
 def split_steps(solution: str) -> list[str]:
-    """Split a whole solution into steps: at ``Step k:`` markers when present, else at lines."""
+    """Split a whole solution into steps: at ``Step k:`` markers (at a line start or after a
+    sentence's end) when present, else at lines."""
     starts = [m.start() for m in _STEP_MARKER.finditer(solution)]
     if starts:
         bounds = [*starts, len(solution)]
@@ -118,7 +120,8 @@ class Claim:
     """``lhs = rhs`` as written, with both sides evaluated exactly.
 
     ``operands`` are the numbers the computation starts from (the literals on each side that has
-    an operator); ``results`` the bare-number sides it asserts. ``tolerance`` accepts a result
+    an operator); ``results`` the signed values of the
+    bare-number (or ``a/b``) sides it asserts. ``tolerance`` accepts a result
     written as a rounded decimal (``10 / 3 = 3.33``).
     """
 
@@ -274,7 +277,7 @@ def extract_claims(step: str) -> list[Claim]:
         for side, bare, value in ((lhs, lhs_bare, lhs_value), (rhs, rhs_bare, rhs_value)):
             if bare:
                 if value is not None:
-                    results.append(abs(value))
+                    results.append(value)
             else:
                 operands.extend(Fraction(n) for n in _NUM.findall(side))
         tolerance = Fraction(0)

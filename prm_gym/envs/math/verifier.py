@@ -34,16 +34,30 @@ class StepVerdict:
 
 
 def _task_values(task: Any) -> set[Fraction]:
+    """The task's gold intermediate values and constants, signed."""
     meta = getattr(task, "metadata", None) or {}
     values: set[Fraction] = set()
     for text in (*meta.get("values", ()), *meta.get("constants", ())):
         value = parse_number(str(text))
         if value is not None:
-            values.add(abs(value))
+            values.add(value)
     return values
 
 
-def _judge(step: str, known: set[Fraction]) -> tuple[StepVerdict, set[Fraction]]:
+@dataclass
+class _Known:
+    """What a step may build on: unsigned operands, and signed values an answer may state."""
+
+    operands: set[Fraction]
+    values: set[Fraction]
+
+    def add(self, values: set[Fraction]) -> None:
+        self.values |= values
+        self.operands |= {abs(v) for v in values}
+
+
+def _judge(step: str, known: _Known) -> tuple[StepVerdict, set[Fraction]]:
+    """Judge one step; return the verdict and the signed values it establishes."""
     established: set[Fraction] = set()
     claims = extract_claims(step)
     for claim in claims:
@@ -53,7 +67,7 @@ def _judge(step: str, known: set[Fraction]) -> tuple[StepVerdict, set[Fraction]]
             actual = format_number(claim.lhs_value)
             return StepVerdict(False, True, f"{claim.text} is false ({actual})"), set()
         for operand in claim.operands:
-            if operand not in known and operand not in established:
+            if operand not in known.operands and operand not in {abs(v) for v in established}:
                 return (
                     StepVerdict(
                         False,
@@ -64,14 +78,14 @@ def _judge(step: str, known: set[Fraction]) -> tuple[StepVerdict, set[Fraction]]
                     set(),
                 )
         assert claim.lhs_value is not None and claim.rhs_value is not None
-        established |= {abs(claim.lhs_value), abs(claim.rhs_value), *claim.results}
+        established |= {claim.lhs_value, claim.rhs_value, *claim.results}
     answer_text = extract_final_answer(step)
     checked = bool(claims)
     if answer_text is not None:
         answer = parse_number(answer_text)
         if answer is not None:
             checked = True
-            if abs(answer) not in known and abs(answer) not in established:
+            if answer not in known.values and answer not in established:
                 return (
                     StepVerdict(
                         False, True, f"the answer {answer_text} does not follow from the steps"
@@ -87,12 +101,19 @@ def verify_steps(
     task: Any = None,
     constants: Iterable[Fraction] = (),
 ) -> list[StepVerdict]:
-    """Judge ``steps`` in order; results of correct steps become known to later ones."""
-    known = known_numbers(prompt) | _task_values(task) | set(_BASE_CONSTANTS) | set(constants)
+    """Judge ``steps`` in order; results of correct steps become known to later ones.
+
+    Operands are compared without sign (``-6 / 3`` computes from 6 and 3); a stated final answer
+    must equal, sign included, a value from the problem, the task's gold values or a correct
+    earlier computation.
+    """
+    base = known_numbers(prompt) | set(_BASE_CONSTANTS) | set(constants)
+    known = _Known(operands=set(base), values=set(base))
+    known.add(_task_values(task))
     verdicts = []
     for step in steps:
         verdict, established = _judge(step, known)
-        known |= established
+        known.add(established)
         verdicts.append(verdict)
     return verdicts
 
