@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, SupportsFloat
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -18,6 +18,7 @@ import pytest
 from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 
+from prm_gym.core import Potential
 from prm_gym.credit import potential_shaping
 from prm_gym.wrappers import PotentialShaping
 
@@ -27,7 +28,7 @@ N_MDPS = 30
 FloatArray = np.ndarray
 
 
-class TabularMDP(gym.Env[int, int]):
+class TabularMDP(gym.Env[Any, Any]):
     """A finite MDP with ``Discrete`` states and actions.
 
     ``P`` is either an ``(S, A)`` integer table of deterministic next states or an ``(S, A, S)``
@@ -35,8 +36,6 @@ class TabularMDP(gym.Env[int, int]):
     Entering a state in ``terminal`` terminates the episode. ``reset(options={"state": s})``
     starts the episode in ``s`` (default: state 0). ``info["state"]`` repeats the state.
     """
-
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, P: np.ndarray, R: np.ndarray, terminal: frozenset[int]) -> None:
         self.P = np.asarray(P)
@@ -144,7 +143,7 @@ def random_potential(rng: np.random.Generator, n_states: int) -> FloatArray:
     return rng.normal(scale=5.0, size=n_states)
 
 
-def table_potential(phi: FloatArray) -> Callable[[Any, Mapping[str, Any]], float]:
+def table_potential(phi: FloatArray) -> Potential:
     return lambda obs, info: float(phi[int(obs)])
 
 
@@ -450,8 +449,8 @@ def test_potential_sees_reset_and_step_info() -> None:
     P, R, terminal = chain_mdp()
     calls: list[tuple[int, int]] = []
 
-    def potential(obs: Any, info: Mapping[str, Any]) -> float:
-        calls.append((int(obs), int(info["state"])))
+    def potential(observation: Any, info: Mapping[str, Any]) -> float:
+        calls.append((int(observation), int(info["state"])))
         return float(PHI_CHAIN[int(info["state"])])
 
     env = PotentialShaping(TabularMDP(P, R, terminal), potential, gamma=GAMMA)

@@ -12,7 +12,7 @@ import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -106,9 +106,9 @@ def episode_return(steps: Sequence[Step]) -> float:
     return float(sum(s[1] for s in steps))
 
 
-def length_potential(obs: Any, info: Mapping[str, Any]) -> float:
+def length_potential(observation: Any, info: Mapping[str, Any]) -> float:
     """A potential of (obs, info): longer responses and valid actions score higher."""
-    return 0.003 * len(str(obs)) + (0.5 if info.get("action_valid", True) else -0.5)
+    return 0.003 * len(str(observation)) + (0.5 if info.get("action_valid", True) else -0.5)
 
 
 class BoxedFormat:
@@ -244,11 +244,16 @@ def test_process_reward_corrupted_step_gets_minus_coef() -> None:
 
 
 @pytest.mark.parametrize("aggregate", ["mean", "min", "sum"])
-def test_process_reward_single_turn_scores_every_split_step(aggregate: str) -> None:
+def test_process_reward_single_turn_scores_every_split_step(
+    aggregate: Literal["mean", "min", "sum"],
+) -> None:
     env = ProcessReward(make(single_turn=True), RuleVerifier(), coef=COEF, aggregate=aggregate)
-    agg: Callable[[Sequence[float]], float] = {"mean": np.mean, "min": np.min, "sum": np.sum}[
-        aggregate
-    ]
+
+    def agg(scores: Sequence[float]) -> float:
+        if aggregate == "mean":
+            return sum(scores) / len(scores)
+        return min(scores) if aggregate == "min" else sum(scores)
+
     for seed in range(15):
         env.reset(seed=seed)
         steps = gold_steps(env)
@@ -396,10 +401,13 @@ def test_farming_empty_boxed_multi_step_is_invalid_and_unpaid_when_gated() -> No
             assert info["action_valid"] is False and "error" in info
             assert not terminated and truncated == (k == max_steps)
         assert results[-1][4]["outcome"] == 0.0
-        if env is ungated:
-            assert math.isclose(episode_return(results), COEF * max_steps)
-        else:
-            assert all(r[1] == 0.0 for r in results)
+        # rejected actions are not scored, gated or not
+        assert all(r[1] == 0.0 for r in results)
+        assert all(r[4]["reward_components"]["process"] == 0.0 for r in results)
+    penalised = ProcessReward(make(max_steps=max_steps), BoxedFormat(), coef=COEF, invalid_score=-1)
+    penalised.reset(seed=1)
+    results = play(penalised, ["\\boxed{}"] * max_steps)
+    assert math.isclose(episode_return(results), -COEF * max_steps)
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,6 +463,7 @@ def test_chat_messages_match_transcript(system_prompt: str | None) -> None:
             messages, _, terminated, truncated, _ = env.step(action)
             transcript = env.unwrapped.transcript  # type: ignore[attr-defined]
             assert messages == transcript.messages(system_prompt)
+            assert env.observation_space.contains(messages)
             assert messages[-2] == {"role": "assistant", "content": action}
             assert messages[-1] == {"role": "user", "content": transcript.turns[-1].observation}
             if terminated or truncated:
@@ -480,8 +489,7 @@ def test_chat_observation_overlong_action_matches_transcript_and_space() -> None
     shown, stored = messages[-2]["content"], transcript.turns[-1].action
     assert shown == stored, f"assistant message has {len(shown)} chars, transcript {len(stored)}"
     assert messages == transcript.messages()
-    limit = env.observation_space.feature_space["content"].max_length  # type: ignore[attr-defined]
-    assert all(len(m["content"]) <= limit for m in messages)
+    assert env.observation_space.contains(messages)
 
 
 # --------------------------------------------------------------------------------------------
@@ -541,3 +549,18 @@ def test_established_numbers_do_not_carry_over_between_episodes() -> None:
         env.reset(seed=seed)
         _, _, _, _, info = env.step(USES_1024)
         assert components(info)["process"] == -COEF  # ... and forgotten after reset
+
+
+def test_process_history_skips_actions_the_env_rejected() -> None:
+    """An invalid action is not a step of the solution: the env does not record it, so numbers
+    it "establishes" must not make a later step correct for ProcessReward either. The
+    RuleVerifier's score must agree with the env's own ground-truth ``step_label``."""
+    env = ProcessReward(make(), RuleVerifier(), coef=COEF)
+    for seed in LEAK_SEEDS:
+        env.reset(seed=seed)
+        _, _, _, _, info = env.step(ESTABLISH_1024 + " \\boxed{}")  # rejected: empty box
+        assert info["action_valid"] is False
+        _, _, _, _, info = env.step(USES_1024)
+        assert info["action_valid"] is True
+        assert info["step_label"] is False  # the env never saw 1024 established
+        assert components(info)["process"] == -COEF

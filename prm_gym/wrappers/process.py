@@ -21,7 +21,9 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
     verifiers use the task's known values; learned scorers must ignore its gold). When a
     single-turn env splits the action into ``info["steps"]``, each sub-step is scored in context
     and the term is ``coef * aggregate(scores)``; the per-step scores are published as
-    ``info["process_scores"]``.
+    ``info["process_scores"]``. Actions the env rejected (``info["action_valid"] is False``) are
+    not scored: their term is ``coef * invalid_score`` and they do not enter the history that
+    later steps are scored against, matching the env's own view of the solution.
 
     Process rewards alone can be farmed (a policy repeats a step the scorer likes); wrap with
     :class:`GatedAccumulation` to release them only on success.
@@ -33,6 +35,7 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
         name: Key under ``info["reward_components"]``.
         aggregate: How sub-step scores combine in single-turn mode: ``"mean"``, ``"min"``
             or ``"sum"``.
+        invalid_score: Score given to an action the env rejected.
 
     Example:
         >>> import gymnasium as gym
@@ -54,19 +57,26 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
         coef: float = 1.0,
         name: str = "process",
         aggregate: Literal["mean", "min", "sum"] = "mean",
+        invalid_score: float = 0.0,
     ) -> None:
         if aggregate not in ("mean", "min", "sum"):
             raise ValueError(f"aggregate must be 'mean', 'min' or 'sum', got {aggregate!r}")
         if not hasattr(scorer, "score"):
             raise TypeError("scorer must have a score(contexts) -> np.ndarray method")
         gym.utils.RecordConstructorArgs.__init__(
-            self, scorer=scorer, coef=coef, name=name, aggregate=aggregate
+            self,
+            scorer=scorer,
+            coef=coef,
+            name=name,
+            aggregate=aggregate,
+            invalid_score=invalid_score,
         )
         gym.Wrapper.__init__(self, env)
         self.scorer = scorer
         self.coef = coef
         self.name = name
         self.aggregate = aggregate
+        self.invalid_score = invalid_score
         self._prompt = ""
         self._steps: list[str] = []
 
@@ -83,7 +93,9 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
         task = getattr(self.env.unwrapped, "task", None)
         response = obs if isinstance(obs, str) else str(obs)
         sub_steps = info.get("steps")
-        if isinstance(sub_steps, list):
+        if info.get("action_valid") is False:
+            value = self.invalid_score
+        elif isinstance(sub_steps, list):
             contexts = [
                 StepContext(self._prompt, tuple(sub_steps[:i]), s, response, info, task)
                 for i, s in enumerate(sub_steps)
@@ -96,7 +108,7 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
                 self._prompt, tuple(self._steps), str(action), response, info, task
             )
             value = float(self._score([context])[0])
-        self._steps.append(str(action))
+            self._steps.append(str(action))
         reward = add_reward_component(info, reward, self.name, self.coef * value)
         return obs, reward, terminated, truncated, info
 

@@ -5,7 +5,7 @@ from prm_gym.envs.math.env import MathEnv
 from prm_gym.envs.math.generator import FAMILIES, LEVELS, MathConfig, generate, solution_text
 from prm_gym.envs.math.loaders import parse_math_record
 from prm_gym.envs.math.steps import extract_claims, split_steps
-from prm_gym.envs.math.verifier import RuleVerifier, StepVerdict, verify_steps
+from prm_gym.envs.math.verifier import RuleVerifier, StepChecker, StepVerdict, verify_steps
 
 __all__ = [
     "FAMILIES",
@@ -13,6 +13,7 @@ __all__ = [
     "MathConfig",
     "MathEnv",
     "RuleVerifier",
+    "StepChecker",
     "StepVerdict",
     "answers_match",
     "extract_claims",

@@ -11,7 +11,7 @@ from prm_gym.envs.math.answers import answers_match, extract_final_answer
 from prm_gym.envs.math.generator import MathConfig, generate
 from prm_gym.envs.math.loaders import parse_math_record
 from prm_gym.envs.math.steps import split_steps
-from prm_gym.envs.math.verifier import verify_steps
+from prm_gym.envs.math.verifier import StepChecker
 
 __all__ = ["MathEnv"]
 
@@ -129,18 +129,14 @@ class MathEnv(TextEnv):
         self.terminate_on_invalid = single_turn
         self.answer_timeout = answer_timeout
         self._steps: list[str] = []
+        self._checker: StepChecker | None = None
 
     def _begin(self, task: Task) -> str:
         self._steps = []
+        # Only procedural tasks know their true step labels (their gold values are complete).
+        self._checker = StepChecker(task.prompt, task) if "gold_steps" in task.metadata else None
         guide = _SINGLE_TURN_INSTRUCTIONS if self.single_turn else _MULTI_STEP_INSTRUCTIONS
         return f"{task.prompt}\n\n{guide}"
-
-    def _labels(self, steps: list[str]) -> list[bool] | None:
-        task = self.task
-        assert task is not None
-        if "gold_steps" not in task.metadata:  # only procedural tasks know true step labels
-            return None
-        return [v.correct for v in verify_steps(task.prompt, steps, task)]
 
     def _check(self, answer: str) -> float:
         assert self.task is not None
@@ -156,9 +152,8 @@ class MathEnv(TextEnv):
         if self.single_turn:
             steps = split_steps(action)
             info: dict[str, Any] = {"steps": steps}
-            labels = self._labels(steps)
-            if labels is not None:
-                info["step_label"] = labels
+            if self._checker is not None:
+                info["step_label"] = [self._checker.check(s).correct for s in steps]
             if answer is None:
                 return ActResult(
                     "No final answer found.",
@@ -178,16 +173,16 @@ class MathEnv(TextEnv):
             )
         self._steps.append(action)
         info = {}
-        labels = self._labels(self._steps)
-        if labels is not None:
-            info["step_label"] = labels[-1]
+        if self._checker is not None:
+            info["step_label"] = self._checker.check(action).correct
         if answer is not None:
             info["answer"] = answer
             return ActResult(f"Final answer: {answer}", True, self._check(answer), info=info)
         return ActResult(f"Step {len(self._steps)} recorded.", info=info)
 
     def _extra_state(self) -> Any:
-        return list(self._steps)
+        return {"steps": list(self._steps), "checker": self._checker}
 
     def _restore_extra_state(self, state: Any) -> None:
-        self._steps = list(state)
+        self._steps = list(state["steps"])
+        self._checker = state["checker"]

@@ -8,6 +8,7 @@ Steps with nothing checkable (prose, algebra) are *unchecked*: neither correct n
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +20,7 @@ from prm_gym.core.scorer import StepContext
 from prm_gym.envs.math.answers import extract_final_answer, format_number, parse_number
 from prm_gym.envs.math.steps import extract_claims, known_numbers
 
-__all__ = ["RuleVerifier", "StepVerdict", "verify_steps"]
+__all__ = ["RuleVerifier", "StepChecker", "StepVerdict", "verify_steps"]
 
 _BASE_CONSTANTS = (Fraction(0), Fraction(1))
 
@@ -95,27 +96,44 @@ def _judge(step: str, known: _Known) -> tuple[StepVerdict, set[Fraction]]:
     return StepVerdict(True, checked), established
 
 
+class StepChecker:
+    """Judges the steps of one solution in order, remembering what correct steps established.
+
+    Operands are compared without sign (``-6 / 3`` computes from 6 and 3); a stated final answer
+    must equal, sign included, a value from the problem, the task's gold values or a correct
+    earlier computation. Picklable, so envs can snapshot it with their state.
+    """
+
+    def __init__(self, prompt: str, task: Any = None, constants: Iterable[Fraction] = ()) -> None:
+        base = known_numbers(prompt) | set(_BASE_CONSTANTS) | set(constants)
+        self.known = _Known(operands=set(base), values=set(base))
+        self.known.add(_task_values(task))
+
+    def peek(self, step: str) -> StepVerdict:
+        """The verdict on ``step`` as the next step, without recording it."""
+        return _judge(step, self.known)[0]
+
+    def check(self, step: str) -> StepVerdict:
+        """The verdict on ``step`` as the next step; its results become known if correct."""
+        verdict, established = _judge(step, self.known)
+        self.known.add(established)
+        return verdict
+
+    def copy(self) -> StepChecker:
+        clone = StepChecker.__new__(StepChecker)
+        clone.known = _Known(set(self.known.operands), set(self.known.values))
+        return clone
+
+
 def verify_steps(
     prompt: str,
     steps: Sequence[str],
     task: Any = None,
     constants: Iterable[Fraction] = (),
 ) -> list[StepVerdict]:
-    """Judge ``steps`` in order; results of correct steps become known to later ones.
-
-    Operands are compared without sign (``-6 / 3`` computes from 6 and 3); a stated final answer
-    must equal, sign included, a value from the problem, the task's gold values or a correct
-    earlier computation.
-    """
-    base = known_numbers(prompt) | set(_BASE_CONSTANTS) | set(constants)
-    known = _Known(operands=set(base), values=set(base))
-    known.add(_task_values(task))
-    verdicts = []
-    for step in steps:
-        verdict, established = _judge(step, known)
-        known.add(established)
-        verdicts.append(verdict)
-    return verdicts
+    """Judge ``steps`` in order (see :class:`StepChecker`)."""
+    checker = StepChecker(prompt, task, constants)
+    return [checker.check(step) for step in steps]
 
 
 class RuleVerifier:
@@ -154,10 +172,33 @@ class RuleVerifier:
         self.incorrect = incorrect
         self.unchecked = unchecked
         self.constants = tuple(Fraction(str(c)) for c in constants)
+        # (prompt, task id, steps) -> checker after those steps: consecutive steps of an episode
+        # then cost one step's check each instead of re-checking the whole prefix.
+        self._cache: OrderedDict[tuple[Any, ...], StepChecker] = OrderedDict()
+
+    def _checker_after(self, context: StepContext) -> StepChecker:
+        task_id = getattr(context.task, "id", None)
+        steps = context.previous_steps
+        n = len(steps)
+        while n > 0 and (context.prompt, task_id, steps[:n]) not in self._cache:
+            n -= 1
+        if n:
+            checker = self._cache[(context.prompt, task_id, steps[:n])].copy()
+        else:
+            checker = StepChecker(context.prompt, context.task, self.constants)
+        for i in range(n, len(steps)):
+            checker.check(steps[i])
+        key = (context.prompt, task_id, steps)
+        self._cache[key] = checker
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return checker
+
+    _cache_size = 2048
 
     def verdict(self, context: StepContext) -> StepVerdict:
-        steps = [*context.previous_steps, context.action]
-        return verify_steps(context.prompt, steps, context.task, self.constants)[-1]
+        return self._checker_after(context).peek(context.action)
 
     def score(self, contexts: Sequence[StepContext]) -> np.ndarray:
         out = np.empty(len(contexts), dtype=np.float32)
