@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from itertools import pairwise
 
 __all__ = [
@@ -47,6 +48,15 @@ _NUMBER_WORDS = {
         "zero one two three four five six seven eight nine ten eleven twelve".split()
     )
 }
+
+
+@lru_cache(maxsize=8192)
+def _fraction(literal: str) -> Fraction:
+    """``Fraction(literal)`` for an unsigned decimal literal; cached, as parsing is the hot path."""
+    if "." in literal:
+        whole, frac = literal.split(".")
+        return Fraction(int(whole + frac), 10 ** len(frac))
+    return Fraction(int(literal))
 
 
 def split_steps(solution: str) -> list[str]:
@@ -94,7 +104,7 @@ def normalise_maths(text: str) -> str:
 
 def numbers_in(text: str) -> list[Fraction]:
     """Every unsigned number literal in ``text`` (after :func:`normalise_maths`)."""
-    return [Fraction(m) for m in _NUM.findall(normalise_maths(text)) if len(m) <= _MAX_DIGITS]
+    return [_fraction(m) for m in _NUM.findall(normalise_maths(text)) if len(m) <= _MAX_DIGITS]
 
 
 def known_numbers(text: str) -> set[Fraction]:
@@ -196,7 +206,7 @@ class _Parser:
         if tok[0].isdigit():
             if len(tok) > _MAX_DIGITS:
                 raise ValueError("number too long")
-            return Fraction(tok)
+            return _fraction(tok)
         raise ValueError(f"unexpected token {tok!r}")
 
 
@@ -279,7 +289,7 @@ def extract_claims(step: str) -> list[Claim]:
                 if value is not None:
                     results.append(value)
             else:
-                operands.extend(Fraction(n) for n in _NUM.findall(side))
+                operands.extend(_fraction(n) for n in _NUM.findall(side))
         tolerance = Fraction(0)
         if _is_bare_number(rhs) and "." in rhs:
             decimals = len(rhs.split(".")[1])

@@ -60,6 +60,7 @@ class _Known:
 def _judge(step: str, known: _Known) -> tuple[StepVerdict, set[Fraction]]:
     """Judge one step; return the verdict and the signed values it establishes."""
     established: set[Fraction] = set()
+    established_abs: set[Fraction] = set()
     claims = extract_claims(step)
     for claim in claims:
         if not claim.correct:
@@ -68,7 +69,7 @@ def _judge(step: str, known: _Known) -> tuple[StepVerdict, set[Fraction]]:
             actual = format_number(claim.lhs_value)
             return StepVerdict(False, True, f"{claim.text} is false ({actual})"), set()
         for operand in claim.operands:
-            if operand not in known.operands and operand not in {abs(v) for v in established}:
+            if operand not in known.operands and operand not in established_abs:
                 return (
                     StepVerdict(
                         False,
@@ -80,6 +81,7 @@ def _judge(step: str, known: _Known) -> tuple[StepVerdict, set[Fraction]]:
                 )
         assert claim.lhs_value is not None and claim.rhs_value is not None
         established |= {claim.lhs_value, claim.rhs_value, *claim.results}
+        established_abs = {abs(v) for v in established}
     answer_text = extract_final_answer(step)
     checked = bool(claims)
     if answer_text is not None:
