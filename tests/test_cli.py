@@ -15,20 +15,17 @@ import numpy as np
 import pytest
 
 import prm_gym
-from prm_gym.cli import (
+from prm_gym.cli import main
+from prm_gym.core import StepContext
+from prm_gym.demo import (
     DEFAULT_NOISE_LEVELS,
     SETUPS,
-    NoiseLevel,
-    NoisySolver,
-    corrupt_answer,
-    corrupt_arithmetic,
     demo_records,
     format_demo_table,
     interpret_demo,
-    main,
     summarize_records,
 )
-from prm_gym.core import StepContext
+from prm_gym.envs.math import NoiseLevel, NoisySolver, corrupt_answer, corrupt_arithmetic
 from prm_gym.rewards import RuleVerifier
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

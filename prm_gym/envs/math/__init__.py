@@ -2,6 +2,7 @@
 
 from prm_gym.envs.math.answers import answers_match, extract_final_answer, parse_number
 from prm_gym.envs.math.env import MathEnv
+from prm_gym.envs.math.experts import NoiseLevel, NoisySolver, corrupt_answer, corrupt_arithmetic
 from prm_gym.envs.math.generator import FAMILIES, LEVELS, MathConfig, generate, solution_text
 from prm_gym.envs.math.loaders import parse_math_record
 from prm_gym.envs.math.steps import extract_claims, split_steps
@@ -12,10 +13,14 @@ __all__ = [
     "LEVELS",
     "MathConfig",
     "MathEnv",
+    "NoiseLevel",
+    "NoisySolver",
     "RuleVerifier",
     "StepChecker",
     "StepVerdict",
     "answers_match",
+    "corrupt_answer",
+    "corrupt_arithmetic",
     "extract_claims",
     "extract_final_answer",
     "generate",
