@@ -1,0 +1,74 @@
+"""Helpers shared by the vector wrappers: per-env views of vector infos and autoreset tracking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+__all__ = ["AutoresetTracker", "info_at", "set_components"]
+
+
+def info_at(infos: dict[str, Any], i: int) -> dict[str, Any]:
+    """The info of sub-env ``i`` from a vector env's dict-of-arrays info (masks respected)."""
+    out: dict[str, Any] = {}
+    for key, value in infos.items():
+        if key.startswith("_"):
+            continue
+        mask = infos.get(f"_{key}")
+        if isinstance(value, dict):
+            sub = info_at(value, i)
+            if sub:
+                out[key] = sub
+        elif mask is None or bool(mask[i]):
+            out[key] = value[i]
+    return out
+
+
+def set_components(
+    infos: dict[str, Any], rewards: np.ndarray, name: str, values: np.ndarray
+) -> tuple[np.ndarray, str]:
+    """Record ``values`` under ``infos["reward_components"][name]`` (arrays over sub-envs).
+
+    The first vector wrapper records the env's rewards as ``"outcome"``. Returns the new rewards
+    (added in the same order, so they equal the sum of the component arrays) and the key used.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"reward component {name!r} is not finite; check the scorer/potential")
+    comps = infos.setdefault("reward_components", {})
+    if "outcome" not in comps:
+        comps["outcome"] = np.asarray(rewards, dtype=np.float64).copy()
+        comps["_outcome"] = np.ones(len(values), dtype=bool)
+    key, k = name, 2
+    while key in comps:
+        key, k = f"{name}_{k}", k + 1
+    comps[key] = values
+    comps[f"_{key}"] = np.ones(len(values), dtype=bool)
+    return np.asarray(rewards, dtype=np.float64) + values, key
+
+
+class AutoresetTracker:
+    """Knows which sub-envs' current step is an autoreset step (action ignored, obs = new s₀)."""
+
+    def __init__(self, env: VectorEnv[Any, Any, Any]) -> None:
+        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+        self.mode = AutoresetMode(mode) if isinstance(mode, str) else mode
+        if self.mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(
+                f"autoreset mode {self.mode} is not supported; use NEXT_STEP (the default) or "
+                "SAME_STEP"
+            )
+        self.pending = np.zeros(env.num_envs, dtype=bool)
+
+    def reset(self) -> None:
+        self.pending[:] = False
+
+    def resetting(self) -> np.ndarray:
+        """Mask of sub-envs whose step now is a NEXT_STEP autoreset (call before ``update``)."""
+        return self.pending.copy()
+
+    def update(self, terminated: np.ndarray, truncated: np.ndarray) -> None:
+        if self.mode == AutoresetMode.NEXT_STEP:
+            self.pending = np.logical_or(terminated, truncated)

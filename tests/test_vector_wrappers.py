@@ -1,0 +1,180 @@
+"""Vector reward wrappers: one batched call per step, same rewards as the single-env wrappers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+import prm_gym  # noqa: F401
+from prm_gym.core import StepContext
+from prm_gym.rewards import RuleVerifier
+from prm_gym.wrappers import PotentialShaping, ProcessReward
+from prm_gym.wrappers.vector import VectorPotentialShaping, VectorProcessReward
+
+
+class CountingScorer:
+    """A RuleVerifier that records the size of every batch it is asked to score."""
+
+    def __init__(self) -> None:
+        self.inner = RuleVerifier()
+        self.batches: list[int] = []
+
+    def score(self, contexts: Sequence[StepContext]) -> np.ndarray:
+        self.batches.append(len(contexts))
+        return self.inner.score(contexts)
+
+
+def _policy(rng: np.random.Generator, gold: list[str], t: int) -> str:
+    choice = rng.random()
+    if choice < 0.5 and t < len(gold):
+        return gold[t]
+    if choice < 0.65:
+        return "Step: 2 * 3 = 7"
+    if choice < 0.8:
+        return ""
+    if choice < 0.9:
+        return "\\boxed{12345}"
+    return "Let me think."
+
+
+def test_vector_process_reward_matches_single_env_and_batches() -> None:
+    n, steps, seed = 3, 60, 7
+    scorer = CountingScorer()
+    envs = VectorProcessReward(
+        gym.make_vec("prm/Math-v0", num_envs=n, vectorization_mode="sync", max_steps=6),
+        scorer,
+        coef=0.5,
+    )
+    envs.reset(seed=seed)
+    rng = np.random.default_rng(0)
+    t = [0] * n
+    actions_log: list[list[str]] = [[] for _ in range(n)]
+    rewards_log: list[list[float]] = [[] for _ in range(n)]
+    pending = np.zeros(n, dtype=bool)
+    for _ in range(steps):
+        golds = [list(task.metadata["gold_steps"]) for task in envs.env.get_attr("task")]
+        actions = tuple(_policy(rng, golds[i], t[i]) for i in range(n))
+        _, rewards, terminated, truncated, info = envs.step(actions)
+        comps = info["reward_components"]
+        assert np.allclose(rewards, comps["outcome"] + comps["process"])
+        for i in range(n):
+            if pending[i]:  # autoreset step: action ignored, nothing scored
+                assert rewards[i] == 0.0
+                actions_log[i].append("<reset>")
+                t[i] = 0
+            else:
+                actions_log[i].append(actions[i])
+                rewards_log[i].append(float(rewards[i]))
+                t[i] += 1
+        pending = np.logical_or(terminated, truncated)
+    # one scorer call per vector step that had anything to score
+    assert len(scorer.batches) <= steps and max(scorer.batches) > 1
+
+    for i in range(n):
+        single = ProcessReward(gym.make("prm/Math-v0", max_steps=6), RuleVerifier(), coef=0.5)
+        single.reset(seed=seed + i)
+        expected = []
+        for action in actions_log[i]:
+            if action == "<reset>":
+                single.reset()
+                continue
+            _, reward, *_ = single.step(action)
+            expected.append(float(reward))
+        assert expected == pytest.approx(rewards_log[i])
+
+
+def test_vector_process_reward_single_turn_substeps() -> None:
+    envs = VectorProcessReward(
+        gym.make_vec("prm/Math-v0", num_envs=2, vectorization_mode="sync", single_turn=True),
+        RuleVerifier(),
+    )
+    envs.reset(seed=0)
+    golds = [list(task.metadata["gold_steps"]) for task in envs.env.get_attr("task")]
+    solutions = (
+        "\n".join(golds[0]),
+        "Step 1: 2 + 2 = 5\nStep 2: 1 + 1 = 2\nStep 3: \\boxed{12345}",
+    )
+    _, _, terminated, _, info = envs.step(solutions)
+    assert terminated.all()
+    assert info["reward_components"]["process"][0] == 1.0
+    # false claim, true claim, unsupported answer: mean(-1, +1, -1)
+    assert info["reward_components"]["process"][1] == pytest.approx(-1 / 3)
+
+
+class BatchCountingPotential:
+    """Φ(s) = −|pole angle|, with a batched method whose calls are counted."""
+
+    def __init__(self) -> None:
+        self.batch_calls = 0
+
+    def __call__(self, obs: Any, info: Any) -> float:
+        return -abs(float(obs[2])) * 10
+
+    def batch(self, observations: Any) -> np.ndarray:
+        self.batch_calls += 1
+        return -np.abs(np.asarray(observations, dtype=np.float64)[:, 2]) * 10
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_shaping_matches_single_env(mode: AutoresetMode) -> None:
+    n, seed, gamma = 4, 3, 0.9
+    potential = BatchCountingPotential()
+    envs = VectorPotentialShaping(
+        gym.make_vec(
+            "CartPole-v1",
+            num_envs=n,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": mode},
+        ),
+        potential,
+        gamma=gamma,
+    )
+    envs.reset(seed=seed)
+    rng = np.random.default_rng(1)
+    logs: list[list[tuple[int | None, float]]] = [[] for _ in range(n)]
+    pending = np.zeros(n, dtype=bool)
+    steps = 150
+    for _ in range(steps):
+        actions = rng.integers(0, 2, size=n)
+        _, rewards, terminated, truncated, info = envs.step(actions)
+        comps = info["reward_components"]
+        assert np.allclose(rewards, comps["outcome"] + comps["shaping"])
+        for i in range(n):
+            if pending[i]:
+                assert comps["shaping"][i] == 0.0
+                logs[i].append((None, 0.0))
+            else:
+                logs[i].append((int(actions[i]), float(comps["shaping"][i])))
+        pending = (
+            np.logical_or(terminated, truncated) if mode == AutoresetMode.NEXT_STEP else pending
+        )
+    assert potential.batch_calls == steps + 1  # one batched Φ per step (+ reset)
+    for i in range(n):
+        single = PotentialShaping(gym.make("CartPole-v1"), potential, gamma=gamma)
+        single.reset(seed=seed + i)
+        for action, shaping in logs[i]:
+            if action is None:
+                single.reset()
+                continue
+            *_, terminated, truncated, info = single.step(action)
+            assert info["reward_components"]["shaping"] == pytest.approx(shaping)
+            if (terminated or truncated) and mode == AutoresetMode.SAME_STEP:
+                single.reset()
+
+
+def test_vector_shaping_fallback_without_batch() -> None:
+    envs = VectorPotentialShaping(
+        gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"),
+        lambda obs, info: float(obs[0]),
+        gamma=1.0,
+    )
+    obs, _ = envs.reset(seed=0)
+    phi0 = obs[:, 0].copy()
+    obs, _, terminated, _, info = envs.step(np.array([0, 1]))
+    expected = np.where(terminated, 0.0, obs[:, 0]) - phi0
+    assert np.allclose(info["reward_components"]["shaping"], expected)
