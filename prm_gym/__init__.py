@@ -18,6 +18,12 @@ ENV_IDS: dict[str, tuple[str, dict[str, object], str]] = {
         "Multi-step maths problems (arithmetic, linear equations, fractions; 5 levels); "
         "outcome reward, step labels for PRMs",
     ),
+    "prm/SQL-v0": (
+        "prm_gym.envs.sql.env:SQLEnv",
+        {},
+        "Text-to-SQL over 5 generated SQLite databases (24 patterns, 4 levels) or Spider/BIRD; "
+        "<sql> exploration, <solution> scored by execution match",
+    ),
 }
 
 

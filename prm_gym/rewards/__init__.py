@@ -3,5 +3,13 @@ here so users import every scorer from one place."""
 
 from prm_gym.core.scorer import Potential, Scorer, StepContext
 from prm_gym.envs.math.verifier import RuleVerifier, StepVerdict
+from prm_gym.envs.sql.rewards import SQLPartialReward
 
-__all__ = ["Potential", "RuleVerifier", "Scorer", "StepContext", "StepVerdict"]
+__all__ = [
+    "Potential",
+    "RuleVerifier",
+    "SQLPartialReward",
+    "Scorer",
+    "StepContext",
+    "StepVerdict",
+]
