@@ -24,6 +24,12 @@ ENV_IDS: dict[str, tuple[str, dict[str, object], str]] = {
         "Text-to-SQL over 5 generated SQLite databases (24 patterns, 4 levels) or Spider/BIRD; "
         "<sql> exploration, <solution> scored by execution match",
     ),
+    "prm/Code-v0": (
+        "prm_gym.envs.code.env:CodeEnv",
+        {},
+        "Python functions checked by unit tests in a sandbox (60+ original problems, "
+        "HumanEval/MBPP JSONL); test report each turn, outcome = all tests pass",
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 here so users import every scorer from one place."""
 
 from prm_gym.core.scorer import Potential, Scorer, StepContext
+from prm_gym.envs.code.rewards import WeightedTestPassReward, pass_at_k
 from prm_gym.envs.math.verifier import RuleVerifier, StepVerdict
 from prm_gym.envs.sql.rewards import SQLPartialReward
 
@@ -12,4 +13,6 @@ __all__ = [
     "Scorer",
     "StepContext",
     "StepVerdict",
+    "WeightedTestPassReward",
+    "pass_at_k",
 ]

