@@ -30,6 +30,23 @@ ENV_IDS: dict[str, tuple[str, dict[str, object], str]] = {
         "Python functions checked by unit tests in a sandbox (60+ original problems, "
         "HumanEval/MBPP JSONL); test report each turn, outcome = all tests pass",
     ),
+    "prm/Reach-v0": (
+        "prm_gym.envs.manipulation.env:ReachEnv",
+        {},
+        "MuJoCo gripper reaches a goal point (goal-conditioned Dict obs, HER-ready); "
+        "sparse/dense distance reward",
+    ),
+    "prm/Push-v0": (
+        "prm_gym.envs.manipulation.env:PushEnv",
+        {},
+        "MuJoCo gripper pushes a block to a goal on the table; sparse/dense distance reward",
+    ),
+    "prm/PickPlace-v0": (
+        "prm_gym.envs.manipulation.env:PickPlaceEnv",
+        {},
+        "MuJoCo gripper picks up a block and places it at a goal (half in the air); "
+        "sparse/dense distance reward",
+    ),
 }
 
 

@@ -1,0 +1,251 @@
+"""Staged distance potentials of the manipulation envs, for ``PotentialShaping``.
+
+A staged potential splits a task into stages (Push: get behind the block, then push it to the
+goal; PickPlace: reach the block, close the fingers on it, carry it to the goal) and scores a
+state as ``Φ = scale · ((k + p) / K − 1)``, where ``k`` is the stage the state is in, ``K`` the
+number of stages and ``p ∈ [0, 1]`` the progress within the stage (``1 − d / distance_scale``
+for a distance ``d``, clipped at 0). So Φ is bounded in ``[−scale, 0]``, every state of a later
+stage scores above every state of an earlier one, and a state with the block within the success
+radius is always in the last stage. Along the scripted experts' trajectories Φ rises until the
+task is done (``tests/test_manipulation.py`` checks a correlation with time ≥ 0.8).
+
+Φ reads the observation only, through the names in :mod:`~prm_gym.envs.manipulation.layout`,
+and imports neither MuJoCo nor torch. ``potential(obs, info)`` scores one observation in pure
+Python (a few microseconds, so shaping costs little next to a physics step);
+:meth:`StagedPotential.batch` scores a batch with NumPy for vector envs; both give the same
+values.
+
+Example:
+    >>> import gymnasium as gym
+    >>> import prm_gym
+    >>> from prm_gym.envs.manipulation import StagedPotential
+    >>> from prm_gym.wrappers import PotentialShaping
+    >>> env = PotentialShaping(gym.make("prm/Push-v0"), StagedPotential("prm/Push-v0"), gamma=1.0)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step([0.5, 0.0, 0.0, 0.0])
+    >>> sorted(info["reward_components"])
+    ['outcome', 'shaping']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from prm_gym.envs.manipulation.layout import (
+    BLOCK_HALF,
+    BLOCK_POS,
+    DISTANCE_THRESHOLD,
+    FINGER_MAX_WIDTH,
+    FINGER_WIDTH,
+    GRIP_POS,
+    PUSH_OFFSET,
+    TaskName,
+    task_name,
+)
+
+__all__ = ["StagedPotential"]
+
+FloatArray = npt.NDArray[np.float64]
+
+N_STAGES: dict[TaskName, int] = {"reach": 1, "push": 2, "pick_place": 3}
+CONTACT_RADII = (0.02, 0.05)
+"""Push: within the first distance of the pushing point the gripper is at the block (stage 1),
+beyond the second it is not (stage 0); in between the two stages blend linearly."""
+NEAR_BLOCK = 0.02
+"""PickPlace: the grip point counts as around the block once it is this close to its centre."""
+HOLD_TOLERANCE = 0.03
+"""PickPlace: a held block may sit this far from the grip point (it slips a little in the pads)."""
+HELD_WIDTH = (2 * BLOCK_HALF - 0.02, 2 * BLOCK_HALF + 0.008)
+"""PickPlace: finger openings that mean "closed on the block" (closed on nothing reads ~0)."""
+
+
+class StagedPotential:
+    """Φ(obs, info) for ``prm/Reach-v0``, ``prm/Push-v0`` or ``prm/PickPlace-v0``.
+
+    Stages (``d(a, b)`` is the Euclidean distance; ``p(d) = 1 − min(d / distance_scale, 1)``):
+
+    - Reach (K = 1): ``p(d(grip, goal))``, i.e. Φ = −scale · d / distance_scale.
+    - Push (K = 2): 0 — move to the pushing point ``PUSH_OFFSET`` behind the block on the far
+      side from the goal, ``p(d(grip, pushing point))``; 1 — at the pushing point (within
+      2 cm) or with the block within the success radius, ``p(d(block, goal))``. Between 2 and
+      5 cm from the pushing point the two stages blend linearly.
+    - PickPlace (K = 3): 0 — reach the block, ``p(d(grip, block))``; 1 — within ``NEAR_BLOCK``
+      of it, close the fingers, progress = how far the opening has closed toward the block's
+      width; 2 — held (near the block with the opening at the block's width) or the block
+      within the success radius, ``p(d(block, goal))``.
+
+    Args:
+        task: ``"prm/Reach-v0"``, ``"prm/Push-v0"``, ``"prm/PickPlace-v0"``, a task name
+            (``"push"``) or an env instance.
+        scale: Φ lies in ``[−scale, 0]``; with γ = 1 an episode's shaping terms sum to at most
+            ``scale`` in magnitude.
+        distance_scale: Distance (m) at which within-stage progress reaches 0; the default
+            covers the largest start-to-goal distances of the three tasks.
+    """
+
+    def __init__(self, task: Any, scale: float = 1.0, distance_scale: float = 0.6) -> None:
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a positive number, got {scale}")
+        if not (math.isfinite(distance_scale) and distance_scale > 0):
+            raise ValueError(f"distance_scale must be a positive number, got {distance_scale}")
+        self.task: TaskName = task_name(task)
+        self.scale = float(scale)
+        self.distance_scale = float(distance_scale)
+        self.n_stages = N_STAGES[self.task]
+
+    def __repr__(self) -> str:
+        return (
+            f"StagedPotential(task={self.task!r}, scale={self.scale}, "
+            f"distance_scale={self.distance_scale})"
+        )
+
+    # ------------------------------------------------------------------ one observation
+
+    def __call__(self, observation: Mapping[str, Any], info: Any = None, /) -> float:
+        """Φ of one observation dict (``info`` is not used)."""
+        return self.scale * (self._level_scalar(observation)[1] / self.n_stages - 1.0)
+
+    def stage(self, observation: Mapping[str, Any]) -> int:
+        """The stage index (0-based) of one observation."""
+        return self._level_scalar(observation)[0]
+
+    def _progress(self, d: float) -> float:
+        return 1.0 - min(d / self.distance_scale, 1.0)
+
+    def _level_scalar(self, observation: Mapping[str, Any]) -> tuple[int, float]:
+        """(stage k, level k + progress) of one observation."""
+        # Python floats, not NumPy scalars: this runs once per env step, where a few
+        # microseconds matter next to the physics.
+        o = _floats(observation["observation"])
+        goal = _floats(observation["desired_goal"])
+        grip = o[GRIP_POS]
+        if self.task == "reach":
+            return 0, self._progress(_dist(grip, goal))
+        block = o[BLOCK_POS]
+        to_goal = _dist(block, goal)
+        if self.task == "push":
+            if to_goal < DISTANCE_THRESHOLD:
+                return 1, 1.0 + self._progress(to_goal)
+            ux, uy = goal[0] - block[0], goal[1] - block[1]
+            norm = math.sqrt(ux * ux + uy * uy)
+            # A goal straight above the block has no pushing direction: aim at the block.
+            k = PUSH_OFFSET / norm if norm > 1e-9 else 0.0
+            point = [block[0] - k * ux, block[1] - k * uy, block[2]]
+            to_point = _dist(grip, point)
+            # Between the two contact radii the stages blend, so a pusher that steps back to
+            # realign costs a little potential rather than a whole stage.
+            w = _contact_weight(to_point)
+            level = (1.0 - w) * self._progress(to_point) + w * (1.0 + self._progress(to_goal))
+            return (1 if w >= 0.5 else 0), level
+        to_block = _dist(grip, block)
+        width = o[FINGER_WIDTH]
+        held = to_block < HOLD_TOLERANCE and HELD_WIDTH[0] < width < HELD_WIDTH[1]
+        if held or to_goal < DISTANCE_THRESHOLD:
+            return 2, 2.0 + self._progress(to_goal)
+        if to_block < NEAR_BLOCK:
+            return 1, 1.0 + _closure(width)
+        return 0, self._progress(to_block)
+
+    # ------------------------------------------------------------------ batches
+
+    def batch(self, observations: Mapping[str, Any]) -> FloatArray:
+        """Φ for a batch: ``observations["observation"]`` ``(B, obs_dim)`` and
+        ``observations["desired_goal"]`` ``(B, 3)`` (a vector env's stacked dict). Returns
+        float64 ``(B,)``, equal to calling the potential on each row.
+        """
+        level = self._level_batch(observations)[1]
+        return np.asarray(self.scale * (level / self.n_stages - 1.0))
+
+    def stages(self, observations: Mapping[str, Any]) -> npt.NDArray[np.int64]:
+        """Stage indices for a batch (same input as :meth:`batch`)."""
+        return self._level_batch(observations)[0].astype(np.int64)
+
+    def _level_batch(self, observations: Mapping[str, Any]) -> tuple[FloatArray, FloatArray]:
+        """(stages, levels) of a batch, elementwise as :meth:`_level_scalar`."""
+        o = np.asarray(observations["observation"], dtype=np.float64)
+        goal = np.asarray(observations["desired_goal"], dtype=np.float64)
+        if o.ndim != 2 or goal.ndim != 2 or goal.shape != (o.shape[0], 3):
+            raise ValueError(
+                "batch() takes arrays with a leading batch dimension: observation (B, obs_dim) "
+                f"and desired_goal (B, 3), got {o.shape} and {goal.shape}; call the potential "
+                "itself for one observation"
+            )
+        grip = o[:, GRIP_POS]
+        zeros = np.zeros(len(o))
+        if self.task == "reach":
+            return zeros, self._progress_batch(_norm(grip - goal))
+        block = o[:, BLOCK_POS]
+        to_goal = _norm(block - goal)
+        if self.task == "push":
+            u = goal[:, :2] - block[:, :2]
+            norm = np.sqrt(u[:, 0] * u[:, 0] + u[:, 1] * u[:, 1])
+            k = np.where(norm > 1e-9, PUSH_OFFSET / np.maximum(norm, 1e-9), 0.0)
+            point = block.copy()
+            point[:, :2] -= k[:, None] * u
+            to_point = _norm(grip - point)
+            w = _contact_weight_batch(to_point)
+            level = (1.0 - w) * self._progress_batch(to_point) + w * (
+                1.0 + self._progress_batch(to_goal)
+            )
+            success = to_goal < DISTANCE_THRESHOLD
+            level = np.where(success, 1.0 + self._progress_batch(to_goal), level)
+            return (success | (w >= 0.5)).astype(np.float64), level
+        to_block = _norm(grip - block)
+        width = o[:, FINGER_WIDTH]
+        held = (to_block < HOLD_TOLERANCE) & (width > HELD_WIDTH[0]) & (width < HELD_WIDTH[1])
+        carrying = held | (to_goal < DISTANCE_THRESHOLD)
+        near = ~carrying & (to_block < NEAR_BLOCK)
+        stage = np.where(carrying, 2.0, np.where(near, 1.0, 0.0))
+        closure = np.clip(
+            (FINGER_MAX_WIDTH - width) / (FINGER_MAX_WIDTH - 2 * BLOCK_HALF), 0.0, 1.0
+        )
+        level = np.where(
+            carrying,
+            2.0 + self._progress_batch(to_goal),
+            np.where(near, 1.0 + closure, self._progress_batch(to_block)),
+        )
+        return stage, level
+
+    def _progress_batch(self, d: FloatArray) -> FloatArray:
+        return 1.0 - np.minimum(d / self.distance_scale, 1.0)
+
+
+def _contact_weight(to_point: float) -> float:
+    """Push: 1 at the pushing point, 0 away from it, linear between ``CONTACT_RADII``."""
+    near, far = CONTACT_RADII
+    return min(max((far - to_point) / (far - near), 0.0), 1.0)
+
+
+def _contact_weight_batch(to_point: FloatArray) -> FloatArray:
+    near, far = CONTACT_RADII
+    return np.clip((far - to_point) / (far - near), 0.0, 1.0)
+
+
+def _closure(width: float) -> float:
+    """How far the opening has closed from fully open toward the block's width, in [0, 1]."""
+    return min(max((FINGER_MAX_WIDTH - width) / (FINGER_MAX_WIDTH - 2 * BLOCK_HALF), 0.0), 1.0)
+
+
+def _floats(values: Any) -> list[float]:
+    """A 1-D array (NumPy of any float dtype, or a sequence) as Python floats."""
+    try:
+        out: list[float] = values.tolist()
+    except AttributeError:
+        out = [float(v) for v in values]
+    return out
+
+
+def _dist(a: list[float], b: list[float]) -> float:
+    """Distance between two points, summed in the order :func:`_norm` uses (same bits)."""
+    dx, dy, dz = a[0] - b[0], a[1] - b[1], a[2] - b[2]
+    return math.sqrt(dx * dx + dy * dy + dz * dz)
+
+
+def _norm(v: FloatArray) -> FloatArray:
+    """Row norms of ``(B, 3)`` differences, in the same order as :func:`_dist`."""
+    return np.asarray(np.sqrt(v[:, 0] * v[:, 0] + v[:, 1] * v[:, 1] + v[:, 2] * v[:, 2]))
