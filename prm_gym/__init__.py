@@ -18,18 +18,6 @@ ENV_IDS: dict[str, tuple[str, dict[str, object], str]] = {
         "Multi-step maths problems (arithmetic, linear equations, fractions; 5 levels); "
         "outcome reward, step labels for PRMs",
     ),
-    "prm/SQL-v0": (
-        "prm_gym.envs.sql.env:SQLEnv",
-        {},
-        "Text-to-SQL over 5 generated SQLite databases (24 patterns, 4 levels) or Spider/BIRD; "
-        "<sql> exploration, <solution> scored by execution match",
-    ),
-    "prm/Code-v0": (
-        "prm_gym.envs.code.env:CodeEnv",
-        {},
-        "Python functions checked by unit tests in a sandbox (60+ original problems, "
-        "HumanEval/MBPP JSONL); test report each turn, outcome = all tests pass",
-    ),
     "prm/Reach-v0": (
         "prm_gym.envs.manipulation.env:ReachEnv",
         {},
@@ -46,6 +34,24 @@ ENV_IDS: dict[str, tuple[str, dict[str, object], str]] = {
         {},
         "MuJoCo gripper picks up a block and places it at a goal (half in the air); "
         "sparse/dense distance reward",
+    ),
+    "prm/SQL-v0": (
+        "prm_gym.envs.sql.env:SQLEnv",
+        {},
+        "Text-to-SQL over 5 generated SQLite databases (24 patterns, 4 levels) or Spider/BIRD; "
+        "<sql> exploration, <solution> scored by execution match",
+    ),
+    "prm/Code-v0": (
+        "prm_gym.envs.code.env:CodeEnv",
+        {},
+        "Python functions checked by unit tests in a sandbox (60+ original problems, "
+        "HumanEval/MBPP JSONL); test report each turn, outcome = all tests pass",
+    ),
+    "prm/ToolUse-v0": (
+        "prm_gym.envs.tools.env:ToolUseEnv",
+        {},
+        "Questions needing 1-4 chained calls to 11 deterministic typed tools (JSON tool calls); "
+        "outcome = final answer correct; ToolRL / BFCL-AST / efficiency step scorers",
     ),
 }
 

@@ -5,6 +5,9 @@ Usage::
     prm-gym list                         # every prm/* id with a one-line description
     prm-gym play prm/Math-v0 --seed 0    # solve a task yourself, one step per line
     prm-gym demo --episodes 200          # noisy scripted solvers under three reward setups
+    prm-gym rollout prm/Math-v0 --model DIR --episodes 32 --num-envs 8 --out runs.jsonl
+    prm-gym train prm/Reach-v0 --algo sac --shaping potential --steps 20000 --out run.csv
+    prm-gym plot run.csv other.csv --out curves.png
     prm-gym --version
 
 ``main(argv)`` returns the exit code instead of exiting, so it can be called from Python and
@@ -18,6 +21,7 @@ import difflib
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 import gymnasium as gym
@@ -256,6 +260,199 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# rollout
+# ---------------------------------------------------------------------------------------------
+def _build_backend(args: argparse.Namespace) -> Any:
+    if args.backend == "openai":
+        from prm_gym.llm.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(args.model, base_url=args.base_url)
+    if args.backend == "vllm":
+        from prm_gym.llm.vllm_backend import VLLMBackend
+
+        return VLLMBackend(args.model, seed=args.seed)
+    from prm_gym.llm.transformers_backend import TransformersBackend
+
+    return TransformersBackend(args.model)
+
+
+def _cmd_rollout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Roll out an LLM on a text env and write one JSON line per trajectory."""
+    import json
+
+    from prm_gym.agents.llm_agent import LLMAgent
+    from prm_gym.agents.rollout import rollout, trajectory_to_dict
+    from prm_gym.llm.base import SamplingParams
+    from prm_gym.wrappers.vector import VectorProcessReward
+
+    env_id: str = args.env_id
+    if env_id not in gym.registry:
+        err.write(_unknown_env_message(env_id) + "\n")
+        return 2
+    try:
+        backend = _build_backend(args)
+    except (ImportError, OSError, ValueError) as exc:
+        err.write(
+            f"prm-gym: error: could not load the {args.backend} backend for {args.model!r} "
+            f"({type(exc).__name__}: {exc}). For --backend transformers pass a local model "
+            "directory (save_pretrained output); install the extra it needs ([llm], [vllm] or "
+            "[openai]).\n"
+        )
+        return 2
+    envs: Any = gym.make_vec(env_id, num_envs=args.num_envs, vectorization_mode="sync")
+    factory = DEFAULT_SCORERS.get(env_id)
+    if factory is not None and not args.no_process_reward:
+        envs = VectorProcessReward(envs, factory(), coef=args.coef)
+    params = SamplingParams(
+        max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p, seed=args.seed
+    )
+    agent = LLMAgent(backend, params, system_prompt=args.system_prompt)
+    try:
+        trajectories = rollout(envs, agent, args.episodes, seed=args.seed, progress=not args.quiet)
+    finally:
+        envs.close()
+    lines = [json.dumps(trajectory_to_dict(t), ensure_ascii=False) + "\n" for t in trajectories]
+    if args.out is None:
+        out.writelines(lines)
+    else:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.writelines(lines)
+    outcomes = [t.outcome or 0.0 for t in trajectories]
+    returns = [t.total_reward for t in trajectories]
+    where = f" to {args.out}" if args.out is not None else ""
+    err.write(
+        f"{len(trajectories)} trajectories{where}: mean outcome "
+        f"{sum(outcomes) / len(outcomes):.3f}, mean return {sum(returns) / len(returns):+.3f}\n"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# train / plot
+# ---------------------------------------------------------------------------------------------
+def _default_run_path(args: argparse.Namespace) -> str:
+    name = args.env_id.split("/")[-1]
+    her = "-her" if args.her else ""
+    return f"{name}-{args.algo}-{args.shaping}{her}-seed{args.seed}.csv"
+
+
+def _cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Train an SB3 agent and write its learning curve (success rate vs env steps) to CSV."""
+    if args.env_id not in gym.registry:
+        err.write(_unknown_env_message(args.env_id) + "\n")
+        return 2
+    from prm_gym.agents.sb3 import train
+
+    path = args.out or _default_run_path(args)
+    try:
+        curve = train(
+            args.env_id,
+            algo=args.algo,
+            shaping=args.shaping,
+            her=args.her,
+            total_timesteps=args.steps,
+            seed=args.seed,
+            n_envs=args.n_envs,
+            gamma=args.gamma,
+            shaping_scale=args.shaping_scale,
+            eval_every=args.eval_every,
+            eval_episodes=args.eval_episodes,
+            progress_bar=not args.quiet,
+            log_path=path,
+        )
+    except (ValueError, ImportError) as exc:
+        err.write(f"prm-gym: error: {exc}\n")
+        return 2
+    final = curve.success_rate[-1] if curve.success_rate else float("nan")
+    reached = curve.steps_to(args.threshold)
+    when = (
+        f"reached {args.threshold:g} at step {reached}"
+        if reached is not None
+        else f"never reached {args.threshold:g}"
+    )
+    out.write(
+        f"{curve.label}: final success rate {final:.2f} after {curve.steps[-1]} steps "
+        f"({when}; {curve.config.get('wall_time_s', 0.0):.0f} s).\n"
+        f"Wrote the learning curve to {path}\n"
+    )
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Plot success rate vs env steps for one or more learning-curve CSVs to a PNG."""
+    from prm_gym.agents.curves import LearningCurve, plot_learning_curves
+
+    try:
+        curves = [LearningCurve.from_csv(path) for path in args.csv]
+    except (OSError, ValueError) as exc:
+        err.write(f"prm-gym: error: {exc}\n")
+        return 2
+    path = args.out or str(Path(args.csv[0]).with_suffix(".png"))
+    plot_learning_curves(curves, path, title=args.title)
+    out.write(f"Wrote a plot of {len(curves)} learning curve(s) to {path}\n")
+    return 0
+
+
+def _add_train_plot_parsers(sub: Any) -> None:
+    train = sub.add_parser(
+        "train",
+        help="train an SB3 agent (SAC/TD3/PPO, optional HER) with or without shaping",
+        description="Train SAC, TD3 or PPO on a goal-conditioned env, optionally shaped by the "
+        "env's staged potential or a learned progress potential, and write the success-rate "
+        "learning curve (evaluated on separate episodes) to a CSV.",
+    )
+    train.add_argument("env_id", metavar="ENV_ID", help="environment id, e.g. prm/Reach-v0")
+    train.add_argument("--algo", choices=("sac", "td3", "ppo"), default="sac", help="(sac)")
+    train.add_argument(
+        "--shaping",
+        choices=("none", "potential", "learned"),
+        default="none",
+        help="none: sparse reward; potential: staged hand-written potential; learned: progress "
+        "model trained on expert demos (none)",
+    )
+    train.add_argument("--her", action="store_true", help="hindsight experience replay (sac/td3)")
+    train.add_argument(
+        "--steps", type=_positive_int, default=20_000, help="environment steps (20000)"
+    )
+    train.add_argument("--seed", type=int, default=0, help="seed (0)")
+    train.add_argument("--n-envs", type=_positive_int, default=1, help="parallel envs (1)")
+    train.add_argument(
+        "--gamma", type=_finite_float, default=0.95, help="discount of learner and shaping (0.95)"
+    )
+    train.add_argument(
+        "--shaping-scale",
+        type=_finite_float,
+        default=10.0,
+        help="scale of the staged or learned potential: |Φ| ≤ scale (10)",
+    )
+    train.add_argument(
+        "--eval-every", type=_positive_int, default=1_000, help="env steps between evaluations"
+    )
+    train.add_argument(
+        "--eval-episodes", type=_positive_int, default=20, help="episodes per evaluation (20)"
+    )
+    train.add_argument(
+        "--threshold",
+        type=_finite_float,
+        default=0.8,
+        help="success rate reported as reached in the summary (0.8)",
+    )
+    train.add_argument(
+        "--out", default=None, help="CSV path (default: ENV-ALGO-SHAPING-seedS.csv here)"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    plot = sub.add_parser(
+        "plot",
+        help="plot learning-curve CSVs (success rate vs env steps) to a PNG",
+        description="One line per CSV written by `prm-gym train`, labelled from its config.",
+    )
+    plot.add_argument("csv", nargs="+", metavar="RUN.csv", help="learning-curve CSV files")
+    plot.add_argument("--out", default=None, help="PNG path (default: the first CSV's name .png)")
+    plot.add_argument("--title", default=None, help="plot title (default: the env ids)")
+
+
+# ---------------------------------------------------------------------------------------------
 # entry point
 # ---------------------------------------------------------------------------------------------
 def _positive_int(text: str) -> int:
@@ -319,6 +516,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--coef", type=_finite_float, default=0.1, help="process reward coefficient (0.1)"
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    roll = sub.add_parser(
+        "rollout",
+        help="roll out an LLM on a text environment, one JSON line per trajectory",
+        description="Run an LLM agent (one env step per generation, batched over --num-envs "
+        "sub-envs) and write each trajectory as a JSON line: actions, observations, rewards, "
+        "reward components, token ids and log-probs.",
+    )
+    roll.add_argument("env_id", metavar="ENV_ID", help="environment id, e.g. prm/Math-v0")
+    roll.add_argument(
+        "--model", required=True, help="local model directory (or served model name for openai)"
+    )
+    roll.add_argument("--episodes", type=_positive_int, default=8, help="episodes to collect (8)")
+    roll.add_argument("--num-envs", type=_positive_int, default=4, help="parallel sub-envs (4)")
+    roll.add_argument(
+        "--temperature", type=_finite_float, default=1.0, help="sampling temperature; 0 = greedy"
+    )
+    roll.add_argument("--top-p", type=_finite_float, default=1.0, help="nucleus sampling (1.0)")
+    roll.add_argument(
+        "--max-tokens", type=_positive_int, default=128, help="tokens per step at most (128)"
+    )
+    roll.add_argument("--out", default=None, help="JSONL file to write (default: stdout)")
+    roll.add_argument("--seed", type=int, default=0, help="reset and sampling seed (0)")
+    roll.add_argument(
+        "--backend",
+        choices=("transformers", "vllm", "openai"),
+        default="transformers",
+        help="LLM backend (transformers)",
+    )
+    roll.add_argument(
+        "--base-url", default=None, help="server URL for --backend openai, e.g. http://host:8000/v1"
+    )
+    roll.add_argument("--system-prompt", default=None, help="system message for the agent")
+    roll.add_argument(
+        "--coef", type=_finite_float, default=0.1, help="process reward coefficient (0.1)"
+    )
+    roll.add_argument(
+        "--no-process-reward", action="store_true", help="outcome reward only (no step scorer)"
+    )
+    roll.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_train_plot_parsers(sub)
     return parser
 
 
@@ -336,6 +574,12 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_play(args, out, sys.stderr)
     if args.command == "demo":
         return _cmd_demo(args, out)
+    if args.command == "rollout":
+        return _cmd_rollout(args, out, sys.stderr)
+    if args.command == "train":
+        return _cmd_train(args, out, sys.stderr)
+    if args.command == "plot":
+        return _cmd_plot(args, out, sys.stderr)
     parser.error(f"unknown command {args.command!r}")
     return 2  # pragma: no cover - parser.error exits
 

@@ -1,0 +1,203 @@
+"""An LLM policy for text envs: observations become chat messages, one env step per generation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from prm_gym.llm.base import Generation, LLMBackend, SamplingParams
+
+__all__ = ["DEFAULT_SAMPLING", "STEP_STOPS", "LLMAgent"]
+
+#: Where one env step ends in the text an LLM writes, per env id. For Math-v0 one reasoning step
+#: is one line. Envs not listed use ``LLMAgent``'s ``step_stop`` default (a newline).
+STEP_STOPS: dict[str, tuple[str, ...]] = {
+    "prm/Math-v0": ("\n",),
+}
+
+#: Sampling when ``LLMAgent`` gets no ``params``: one short step, sampled at temperature 1.
+DEFAULT_SAMPLING = SamplingParams(max_tokens=128, temperature=1.0)
+
+
+class LLMAgent:
+    """Acts on text envs with an LLM backend, one env step per generation.
+
+    The agent keeps its own chat history per env (per sub-env of a vector env): the env's first
+    observation (the task prompt) and every later observation become ``user`` messages, the
+    agent's actions ``assistant`` messages, after an optional ``system`` prompt. Each call
+    renders the histories and asks the backend for one continuation per active env in **one**
+    ``generate`` call, stopping at the env's step delimiter. Observations that already are chat
+    message lists (``ChatObservation``) are used as they are.
+
+    The step delimiter comes from ``step_stop`` when given, else from :data:`STEP_STOPS` for the
+    env id (set by :meth:`reset`, which :func:`~prm_gym.agents.rollout` calls), else a newline.
+    It is added to ``params.stop``. The action is the generated text with surrounding whitespace
+    stripped; an empty action is sent as it is (the env marks it invalid and charges the step).
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import prm_gym
+        >>> from prm_gym.agents import LLMAgent
+        >>> from prm_gym.llm import SamplingParams, TransformersBackend
+        >>> from prm_gym.llm.tiny import tiny_causal_lm
+        >>> agent = LLMAgent(TransformersBackend(*tiny_causal_lm()), SamplingParams(max_tokens=8))
+        >>> env = gym.make("prm/Math-v0")
+        >>> obs, info = env.reset(seed=0)
+        >>> agent.reset(env_id="prm/Math-v0")
+        >>> action = agent.act(obs)
+        >>> [m["role"] for m in agent.history(0)]
+        ['user', 'assistant']
+
+    Args:
+        backend: Any :class:`~prm_gym.llm.LLMBackend`.
+        params: Sampling parameters (default :data:`DEFAULT_SAMPLING`); ``n`` must be 1.
+        system_prompt: Opens every conversation when given.
+        step_stop: Stop strings that end one env step (overrides :data:`STEP_STOPS`).
+        env_id: Env id used to look up :data:`STEP_STOPS` before :meth:`reset` names one.
+        strip: Strip whitespace around generated actions.
+
+    Attributes:
+        last_generations: The :class:`~prm_gym.llm.Generation` behind each env's latest action
+            (``None`` for envs that did not act), with token ids and log-probs for trainers.
+    """
+
+    def __init__(
+        self,
+        backend: LLMBackend,
+        params: SamplingParams | None = None,
+        system_prompt: str | None = None,
+        step_stop: Sequence[str] | None = None,
+        *,
+        env_id: str | None = None,
+        strip: bool = True,
+    ) -> None:
+        params = params or DEFAULT_SAMPLING
+        if params.n != 1:
+            raise ValueError(
+                f"LLMAgent generates one action per env, so params.n must be 1 (got {params.n}); "
+                "for several samples per prompt run more envs or call backend.generate directly"
+            )
+        if isinstance(step_stop, str):
+            step_stop = (step_stop,)
+        self.backend = backend
+        self.params = params
+        self.system_prompt = system_prompt
+        self.step_stop = tuple(step_stop) if step_stop is not None else None
+        self.env_id = env_id
+        self.strip = strip
+        self._histories: list[list[dict[str, str]]] = [[]]
+        self.last_generations: list[Generation | None] = [None]
+
+    # -- configuration ------------------------------------------------------------------------
+    @property
+    def stop(self) -> tuple[str, ...]:
+        """The stop strings sent to the backend: ``params.stop`` plus the step delimiter."""
+        if self.step_stop is not None:
+            step = self.step_stop
+        else:
+            step = STEP_STOPS.get(self.env_id or "", ("\n",))
+        return tuple(dict.fromkeys((*self.params.stop, *step)))
+
+    @property
+    def sampling(self) -> SamplingParams:
+        """The sampling parameters of every ``generate`` call (``params`` with :attr:`stop`)."""
+        return replace(self.params, stop=self.stop)
+
+    @property
+    def num_envs(self) -> int:
+        return len(self._histories)
+
+    def reset(
+        self,
+        num_envs: int | None = None,
+        *,
+        env_id: str | None = None,
+        indices: Sequence[int] | None = None,
+    ) -> None:
+        """Start new episodes: forget the history of ``indices`` (default: every env).
+
+        Args:
+            num_envs: Number of envs to keep histories for (default: unchanged).
+            env_id: Env id for the :data:`STEP_STOPS` lookup (default: unchanged).
+            indices: Only these envs start over.
+        """
+        if env_id is not None:
+            self.env_id = env_id
+        if num_envs is not None:
+            if num_envs < 1:
+                raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+            self._histories = [[] for _ in range(num_envs)]
+            self.last_generations = [None] * num_envs
+            return
+        for i in range(self.num_envs) if indices is None else indices:
+            self._histories[i] = []
+            self.last_generations[i] = None
+
+    def history(self, index: int = 0) -> list[dict[str, str]]:
+        """A copy of env ``index``'s chat messages so far."""
+        return [dict(m) for m in self._histories[index]]
+
+    # -- acting ---------------------------------------------------------------------------------
+    def _prompt_for(self, index: int, observation: Any) -> list[dict[str, str]]:
+        if isinstance(observation, list | tuple) and all(
+            isinstance(m, Mapping) for m in observation
+        ):
+            messages = [dict(m) for m in observation]
+            if self.system_prompt and (not messages or messages[0].get("role") != "system"):
+                messages.insert(0, {"role": "system", "content": self.system_prompt})
+            self._histories[index] = messages
+            return messages
+        history = self._histories[index]
+        if not history and self.system_prompt:
+            history.append({"role": "system", "content": self.system_prompt})
+        history.append({"role": "user", "content": str(observation)})
+        return history
+
+    def act(self, observation: Any) -> str:
+        """The next action for a single env (call :meth:`reset` at each episode start)."""
+        if self.num_envs != 1:
+            self.reset(1)
+        return self.act_batch([observation])[0]
+
+    def act_batch(
+        self, observations: Sequence[Any], dones: Sequence[bool] | None = None
+    ) -> list[str]:
+        """One action per env, from one ``generate`` call for all envs that act.
+
+        Args:
+            observations: The latest observation of each env (a vector env's ``obs``).
+            dones: ``dones[i]`` true means env ``i``'s episode is over and its next observation
+                starts a new one (a NEXT_STEP autoreset): env ``i`` gets the placeholder action
+                ``""`` (the vector env ignores it), no generation, and a fresh history.
+
+        Returns:
+            The actions, in env order.
+        """
+        n = len(observations)
+        if n != self.num_envs:
+            self.reset(n)
+        skip = [bool(d) for d in dones] if dones is not None else [False] * n
+        if len(skip) != n:
+            raise ValueError(f"got {n} observations but {len(skip)} done flags")
+        active = [i for i in range(n) if not skip[i]]
+        prompts = [self._prompt_for(i, observations[i]) for i in active]
+        actions = [""] * n
+        for i in range(n):
+            if skip[i]:
+                self.reset(indices=[i])
+        if not active:
+            return actions
+        outputs = self.backend.generate(prompts, self.sampling)
+        if len(outputs) != len(active):
+            raise RuntimeError(
+                f"{type(self.backend).__name__}.generate returned {len(outputs)} results for "
+                f"{len(active)} prompts"
+            )
+        for i, gens in zip(active, outputs, strict=True):
+            gen = gens[0]
+            action = gen.text.strip() if self.strip else gen.text
+            self._histories[i].append({"role": "assistant", "content": action})
+            self.last_generations[i] = gen
+            actions[i] = action
+        return actions

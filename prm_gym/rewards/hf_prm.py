@@ -1,0 +1,264 @@
+"""Process reward models from Hugging Face checkpoints, read the two usual ways (DESIGN §4).
+
+* :class:`TokenProbPRM` -- a causal LM trained to answer a step tag with a "good" or "bad"
+  token (Math-Shepherd style). The solution is written as ``prompt, step_1 <tag>, step_2 <tag>,
+  ...``; the score of step ``k`` is the probability of the good token at the ``k``-th tag,
+  with the softmax restricted to the good and bad token ids:
+
+  .. math:: s_k = \\frac{\\exp z_k[+]}{\\exp z_k[+] + \\exp z_k[-]}
+
+  where :math:`z_k` are the logits at the ``k``-th tag position ("Math-Shepherd: Verify and
+  Reinforce LLMs Step-by-step without Human Annotations", Wang et al., 2024).
+* :class:`RewardHeadPRM` -- a model with a per-token two-class head (Qwen2.5-Math-PRM style):
+  steps are joined by a separator token and the score of step ``k`` is
+  ``softmax(logits)[1]`` at the ``k``-th separator ("The Lessons of Developing Process
+  Reward Models in Mathematical Reasoning", Zhang et al., 2025 -- Qwen2.5-Math-PRM).
+
+Both take a local checkpoint path (loaded with ``transformers``) or an already-built model and
+tokenizer, score a batch of :class:`~prm_gym.core.scorer.StepContext` in one forward pass
+(padding on the tokenizer's side, left or right) and return the score of each context's own
+step. :meth:`~_StepTokenPRM.score_steps` returns the scores of every step of one solution.
+torch and transformers are imported only when a model is loaded or run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from prm_gym.core.scorer import StepContext
+
+__all__ = ["RewardHeadPRM", "TokenProbPRM"]
+
+
+def _single_token_id(tokenizer: Any, text: str, what: str) -> int:
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) != 1:
+        raise ValueError(
+            f"{what} {text!r} encodes to {len(ids)} tokens ({ids}); pass a string that is one "
+            "token for this tokenizer (or add it as a special token)"
+        )
+    return int(ids[0])
+
+
+class _StepTokenPRM:
+    """Shared machinery: build texts, pad, one forward pass, gather marker positions."""
+
+    _auto_class = "AutoModelForCausalLM"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any = None,
+        *,
+        marker: str,
+        step_prefix: str,
+        max_batch_size: int | None,
+        device: str | None,
+        trust_remote_code: bool,
+    ) -> None:
+        if isinstance(model, str | os.PathLike):
+            import transformers
+
+            path = os.fspath(model)
+            auto = getattr(transformers, self._auto_class)
+            model = auto.from_pretrained(path, trust_remote_code=trust_remote_code)
+            if tokenizer is None:
+                tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    path, trust_remote_code=trust_remote_code
+                )
+        if tokenizer is None:
+            raise ValueError("pass a tokenizer with a built model (or a checkpoint path)")
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.model = model.eval()
+        if device is not None:
+            self.model.to(device)
+        self.tokenizer = tokenizer
+        self.marker = marker
+        self.marker_id = _single_token_id(tokenizer, marker, "marker")
+        self.step_prefix = step_prefix
+        self.max_batch_size = max_batch_size
+        try:
+            params = inspect.signature(self.model.forward).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        self._takes_position_ids = "position_ids" in params
+
+    # -- text -------------------------------------------------------------------------------
+    def format(self, prompt: str, steps: Sequence[str]) -> str:
+        """The text the model reads: the prompt, then every step followed by the marker."""
+        body = "".join(f"{self.step_prefix}{step.strip()}{self.marker}" for step in steps)
+        return f"{prompt}{body}"
+
+    # -- scoring ----------------------------------------------------------------------------
+    def score(self, contexts: Sequence[StepContext]) -> np.ndarray:
+        """The score of each context's own step (its last marker), float32, in order."""
+        texts = [self.format(c.prompt, [*c.previous_steps, c.action]) for c in contexts]
+        return np.asarray([row[-1] for row in self._marker_scores(texts)], dtype=np.float32)
+
+    def score_steps(self, prompt: str, steps: Sequence[str]) -> np.ndarray:
+        """Scores of every step of one solution, float32, shape ``(len(steps),)``."""
+        if not steps:
+            return np.zeros(0, dtype=np.float32)
+        # The last len(steps) markers are ours; a marker inside the prompt comes before them.
+        row = self._marker_scores([self.format(prompt, steps)])[0][-len(steps) :]
+        return np.asarray(row, dtype=np.float32)
+
+    def _marker_scores(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        import torch
+
+        size = self.max_batch_size or len(texts)
+        out: list[list[float]] = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), size):
+                out.extend(self._forward(texts[start : start + size]))
+        return out
+
+    def _forward(self, texts: Sequence[str]) -> list[list[float]]:
+        batch = self.tokenizer(list(texts), return_tensors="pt", padding=True)
+        device = next(self.model.parameters()).device
+        input_ids = batch["input_ids"].to(device)
+        attention_mask = batch["attention_mask"].to(device)
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self._takes_position_ids:
+            # Left padding must not shift positions: count only real tokens.
+            kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        output = self.model(**kwargs)
+        logits = output.logits if hasattr(output, "logits") else output[0]
+        probs = self._probabilities(logits.float())
+        at_marker = (input_ids == self.marker_id) & attention_mask.bool()
+        rows: list[list[float]] = []
+        for i in range(len(texts)):
+            values = probs[i][at_marker[i]]
+            if values.numel() == 0:
+                raise ValueError(
+                    f"no {self.marker!r} marker survived tokenisation in text {i}; "
+                    "check that the marker is a single token and not merged with its neighbours"
+                )
+            rows.append([float(v) for v in values.tolist()])
+        return rows
+
+    def _probabilities(self, logits: Any) -> Any:
+        raise NotImplementedError
+
+
+class TokenProbPRM(_StepTokenPRM):
+    """A token-probability PRM (Math-Shepherd style): P(good) at each step tag.
+
+    ``score = softmax(z[[good_id, bad_id]])[0]`` where ``z`` are the causal LM's logits at the
+    step tag that ends the scored step (Wang et al., "Math-Shepherd", 2024). Steps are written
+    ``prompt + step_prefix + step + step_tag`` each.
+
+    Args:
+        model: A local checkpoint path (``AutoModelForCausalLM``) or a built causal LM.
+        tokenizer: The tokenizer (loaded from ``model`` when it is a path).
+        step_tag: The tag after each step; must be a single token (Math-Shepherd: ``"ки"``).
+        good_token, bad_token: The answer tokens (``"+"`` and ``"-"``); one token each.
+        step_prefix: Text written before each step (``" "``, or ``"\\n"``).
+        max_batch_size: Contexts per forward pass (``None``: the whole batch).
+        device: Move the model there (``None``: leave it).
+        trust_remote_code: Passed to ``from_pretrained``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any = None,
+        *,
+        step_tag: str = "ки",
+        good_token: str = "+",
+        bad_token: str = "-",
+        step_prefix: str = " ",
+        max_batch_size: int | None = None,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        super().__init__(
+            model,
+            tokenizer,
+            marker=step_tag,
+            step_prefix=step_prefix,
+            max_batch_size=max_batch_size,
+            device=device,
+            trust_remote_code=trust_remote_code,
+        )
+        self.good_id = _single_token_id(self.tokenizer, good_token, "good_token")
+        self.bad_id = _single_token_id(self.tokenizer, bad_token, "bad_token")
+
+    def _probabilities(self, logits: Any) -> Any:
+        pair = logits[..., [self.good_id, self.bad_id]]
+        return pair.softmax(dim=-1)[..., 0]
+
+
+class RewardHeadPRM(_StepTokenPRM):
+    """A reward-head PRM (Qwen2.5-Math-PRM style): ``softmax(logits)[1]`` at each separator.
+
+    The model returns two logits per token (a token-classification head, or a custom reward
+    head loaded with ``trust_remote_code=True``); the score of step ``k`` is the probability
+    of class 1 at the separator that ends it (Zhang et al., "The Lessons of Developing
+    Process Reward Models in Mathematical Reasoning", 2025). Qwen2.5-Math-PRM expects its chat
+    template around the text; pass ``system_prompt`` to wrap ``prompt`` and the steps as
+    system/user/assistant messages with the tokenizer's chat template.
+
+    Args:
+        model: A local checkpoint path (``AutoModelForTokenClassification``, or
+            ``AutoModel`` with ``trust_remote_code=True``) or a built model.
+        tokenizer: The tokenizer (loaded from ``model`` when it is a path).
+        separator: The step separator; a single token (Qwen2.5-Math-PRM: ``"<extra_0>"``).
+        step_prefix: Text written before each step.
+        system_prompt: When set, format with the chat template (see above).
+        max_batch_size, device, trust_remote_code: As for :class:`TokenProbPRM`.
+    """
+
+    _auto_class = "AutoModelForTokenClassification"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any = None,
+        *,
+        separator: str = "<extra_0>",
+        step_prefix: str = "",
+        system_prompt: str | None = None,
+        max_batch_size: int | None = None,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        if trust_remote_code:
+            self._auto_class = "AutoModel"
+        super().__init__(
+            model,
+            tokenizer,
+            marker=separator,
+            step_prefix=step_prefix,
+            max_batch_size=max_batch_size,
+            device=device,
+            trust_remote_code=trust_remote_code,
+        )
+        self.system_prompt = system_prompt
+
+    def format(self, prompt: str, steps: Sequence[str]) -> str:
+        """Steps joined by the separator (one after each), in the chat template if configured."""
+        if self.system_prompt is None:
+            return super().format(prompt, steps)
+        body = "".join(f"{self.step_prefix}{step.strip()}{self.marker}" for step in steps)
+        messages = [
+            {"role": "system", "content": self.system_prompt},
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": body},
+        ]
+        return str(self.tokenizer.apply_chat_template(messages, tokenize=False))
+
+    def _probabilities(self, logits: Any) -> Any:
+        if logits.shape[-1] < 2:
+            raise ValueError(
+                f"a reward-head PRM needs >= 2 logits per token, the model gives {logits.shape[-1]}"
+            )
+        return logits.softmax(dim=-1)[..., 1]

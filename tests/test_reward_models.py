@@ -1,0 +1,390 @@
+"""Learned and simulated step scorers against a hand computation of their papers' rules.
+
+HF PRMs (Math-Shepherd token probabilities, Qwen2.5-Math-PRM reward heads) on tiny random
+models, the implicit PRM from two tiny models' log-probabilities, Monte-Carlo progress on a toy
+env whose values are known exactly and on procedural maths (corrupted steps rank below gold
+ones), and the LLM judge's parsing, caching and failure handling.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import prm_gym  # noqa: F401  (registers prm/Math-v0)
+from prm_gym.core import StepContext
+from prm_gym.envs.math.experts import corrupt_answer, corrupt_arithmetic
+from prm_gym.llm import Generation, SamplingParams
+from prm_gym.rewards import (
+    ImplicitPRM,
+    LLMJudge,
+    MCProgress,
+    RewardHeadPRM,
+    TokenProbPRM,
+    implicit_prm_loss,
+    label_steps,
+    parse_score,
+    train_implicit_prm,
+)
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+torch.set_num_threads(1)
+
+TAG = "<|end|>"  # a special token of the tiny tokenizer, so it is always one token
+CONTEXTS = [
+    StepContext("What is 2 + 3?", (), "2 + 3 = 5"),
+    StepContext("Ana has 12 apples and buys 7 more.", ("12 + 7 = 19",), "\\boxed{19}"),
+    StepContext("Solve 3x + 4 = 10.", ("3x = 6", "x = 2"), "Final answer: \\boxed{2}"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[Any, Any]:
+    from prm_gym.llm.tiny import tiny_causal_lm
+
+    return tiny_causal_lm(seed=0)
+
+
+def forward_logits(model: Any, ids: list[int]) -> Any:
+    with torch.no_grad():
+        return model(input_ids=torch.tensor([ids])).logits[0].float()
+
+
+# --------------------------------------------------------------------------------------------
+# HF PRMs
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_token_prob_prm_is_restricted_softmax_at_the_tag(tiny: tuple[Any, Any], side: str) -> None:
+    model, tokenizer = tiny
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.padding_side = side
+    prm = TokenProbPRM(model, tokenizer, step_tag=TAG, good_token="+", bad_token="-")
+    plus, minus = (tokenizer.convert_tokens_to_ids(t) for t in ("+", "-"))
+    tag = tokenizer.convert_tokens_to_ids(TAG)
+    scores = prm.score(CONTEXTS)
+    assert scores.dtype == np.float32 and scores.shape == (3,)
+    for ctx, got in zip(CONTEXTS, scores, strict=True):
+        text = ctx.prompt + "".join(f" {s}{TAG}" for s in (*ctx.previous_steps, ctx.action))
+        ids = tokenizer(text)["input_ids"]
+        z = forward_logits(model, ids)[max(i for i, t in enumerate(ids) if t == tag)]
+        expected = math.exp(z[plus]) / (math.exp(z[plus]) + math.exp(z[minus]))
+        assert got == pytest.approx(expected, abs=1e-5)
+    # Every step of one solution, in one pass: the last equals the context's score.
+    last = CONTEXTS[2]
+    steps = prm.score_steps(last.prompt, [*last.previous_steps, last.action])
+    assert steps.shape == (3,) and steps[-1] == pytest.approx(scores[2], abs=1e-5)
+
+
+def test_token_prob_prm_loads_a_checkpoint_path(tiny: tuple[Any, Any], tmp_path: Any) -> None:
+    model, tokenizer = tiny
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    built = TokenProbPRM(model, tokenizer, step_tag=TAG).score(CONTEXTS)
+    loaded = TokenProbPRM(str(tmp_path), step_tag=TAG).score(CONTEXTS)
+    np.testing.assert_allclose(loaded, built, atol=1e-5)
+    with pytest.raises(ValueError, match="one token"):
+        TokenProbPRM(model, tokenizer, step_tag="not one token")
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_reward_head_prm_is_class_one_probability_at_separators(
+    tiny: tuple[Any, Any], side: str
+) -> None:
+    from transformers import GPT2Config, GPT2ForTokenClassification
+
+    _, tokenizer = tiny
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.padding_side = side
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_embd=32,
+        n_layer=1,
+        n_head=2,
+        num_labels=2,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    head = GPT2ForTokenClassification(config).eval()
+    prm = RewardHeadPRM(head, tokenizer, separator=TAG, step_prefix="\n")
+    sep = tokenizer.convert_tokens_to_ids(TAG)
+    scores = prm.score(CONTEXTS)
+    for ctx, got in zip(CONTEXTS, scores, strict=True):
+        text = ctx.prompt + "".join(f"\n{s}{TAG}" for s in (*ctx.previous_steps, ctx.action))
+        ids = tokenizer(text)["input_ids"]
+        z = forward_logits(head, ids)[max(i for i, t in enumerate(ids) if t == sep)]
+        assert got == pytest.approx(float(torch.softmax(z, -1)[1]), abs=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# Implicit PRM
+
+
+def prefix_logprob(model: Any, tokenizer: Any, prompt: str, continuation: str) -> float:
+    p = tokenizer(prompt)["input_ids"]
+    c = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    logp = torch.log_softmax(forward_logits(model, p + c), -1)
+    return float(sum(logp[len(p) + j - 1, t] for j, t in enumerate(c)))
+
+
+def test_implicit_prm_single_and_accumulative_by_hand(tiny: tuple[Any, Any]) -> None:
+    from prm_gym.llm import TransformersBackend
+    from prm_gym.llm.tiny import tiny_causal_lm
+
+    policy_model, tokenizer = tiny
+    ref_model, ref_tokenizer = tiny_causal_lm(seed=1)
+    assert ref_tokenizer.get_vocab() == tokenizer.get_vocab()
+    policy = TransformersBackend(policy_model, tokenizer)
+    reference = TransformersBackend(ref_model, tokenizer)
+    beta = 0.05
+
+    def q(ctx: StepContext, steps: Sequence[str]) -> float:
+        if not steps:
+            return 0.0
+        text = "".join(f"{s}\n" for s in steps)
+        return beta * (
+            prefix_logprob(policy_model, tokenizer, ctx.prompt, text)
+            - prefix_logprob(ref_model, tokenizer, ctx.prompt, text)
+        )
+
+    single = ImplicitPRM(policy, reference, beta=beta, mode="single").score(CONTEXTS)
+    accumulative = ImplicitPRM(policy, reference, beta=beta, mode="accumulative").score(CONTEXTS)
+    for ctx, s, a in zip(CONTEXTS, single, accumulative, strict=True):
+        steps = [*ctx.previous_steps, ctx.action]
+        assert a == pytest.approx(q(ctx, steps), abs=1e-4)
+        assert s == pytest.approx(q(ctx, steps) - q(ctx, steps[:-1]), abs=1e-4)
+    # The same model as policy and reference gives zero process reward.
+    same = ImplicitPRM(policy, policy, beta=beta).score(CONTEXTS)
+    np.testing.assert_allclose(same, 0.0, atol=1e-6)
+
+
+def test_implicit_prm_loss_is_bce_of_summed_log_ratio() -> None:
+    pol = torch.tensor([[-1.0, -2.0, -0.5], [-3.0, -1.0, -1.0]])
+    ref = torch.tensor([[-1.5, -1.0, -1.0], [-1.0, -1.0, -2.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    outcomes = torch.tensor([1.0, 0.0])
+    loss = implicit_prm_loss(pol, ref, outcomes, beta=0.1, mask=mask)
+    r1, r2 = 0.1 * (0.5 - 1.0), 0.1 * (-2.0 + 0.0 + 1.0)
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    expected = -(math.log(sig(r1)) + math.log(1 - sig(r2))) / 2
+    assert float(loss) == pytest.approx(expected, abs=1e-6)
+
+
+def test_train_implicit_prm_separates_outcomes(tiny: tuple[Any, Any]) -> None:
+    from prm_gym.llm import TransformersBackend
+
+    reference, tokenizer = tiny
+    model = copy.deepcopy(reference)
+    prompts = ["What is 2 + 3?"] * 8
+    responses = ["2 + 3 = 5\n\\boxed{5}", "2 + 3 = 6\n\\boxed{6}"] * 4
+    outcomes = [1.0, 0.0] * 4
+    torch.manual_seed(0)
+    losses = train_implicit_prm(
+        model,
+        reference,
+        tokenizer,
+        prompts,
+        responses,
+        outcomes,
+        beta=0.1,
+        lr=3e-3,
+        epochs=8,
+        batch_size=4,
+    )
+    assert np.mean(losses[-2:]) < np.mean(losses[:2])
+    prm = ImplicitPRM(
+        TransformersBackend(model, tokenizer),
+        TransformersBackend(reference, tokenizer),
+        beta=0.1,
+        step_separator="",
+    )
+    good, bad = prm.prefix_rewards(prompts[:2], responses[:2])
+    assert good > 0 > bad
+
+
+# --------------------------------------------------------------------------------------------
+# Monte-Carlo progress
+
+
+class Walk(gym.Env[str, str]):
+    """Toy env: four moves "+"/"-" on a line from 0; success iff the final position is >= 2."""
+
+    def __init__(self) -> None:
+        self.pos, self.t = 0, 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        super().reset(seed=seed)
+        self.pos, self.t = 0, 0
+        return "0", {}
+
+    def step(self, action: str) -> Any:
+        self.pos += 1 if action == "+" else -1
+        self.t += 1
+        done = self.t == 4
+        info = {"outcome": float(self.pos >= 2)} if done else {}
+        return str(self.pos), info.get("outcome", 0.0), done, False, info
+
+    def get_state(self) -> dict[str, int]:
+        return {"pos": self.pos, "t": self.t}
+
+    def set_state(self, state: dict[str, int]) -> None:
+        self.pos, self.t = state["pos"], state["t"]
+
+
+def test_mc_labels_on_a_toy_env_with_known_values() -> None:
+    always_up = lambda obs, env: "+"  # noqa: E731
+    labels = label_steps(Walk(), ["-", "-", "-", "+"], always_up, n_rollouts=3)
+    # V(s) = 1[pos + moves left >= 2]: (0,4)→1, (−1,3)→1, (−2,2)→0, (−3,1)→0, end −2→0.
+    assert labels.values.tolist() == [1, 1, 0, 0, 0]
+    assert labels.progress.tolist() == [0, -1, 0, 0]
+    assert labels.hard.tolist() == [1, 0, 0, 0]
+    assert labels.soft.tolist() == [1, 0, 0, 0]
+    assert labels.vsrm.tolist() == pytest.approx([-0.7, -1.0, 0.0, 0.0])
+
+    rng = np.random.default_rng(0)
+    coin = lambda obs, env: "+" if rng.random() < 0.5 else "-"  # noqa: E731
+    # From (−1, 3) every remaining move must be "+": V = 0.5³.
+    noisy = label_steps(Walk(), ["-"], coin, n_rollouts=800)
+    assert noisy.values[1] == pytest.approx(0.125, abs=0.04)
+    assert noisy.values[0] == pytest.approx(5 / 16, abs=0.05)  # ≥ 3 of 4 moves "+"
+
+    scorer = MCProgress(Walk, always_up, n_rollouts=2, mode="progress")
+    ctxs = [StepContext("", (), "-", task="walk"), StepContext("", ("-",), "-", task="walk")]
+    assert scorer.score(ctxs).tolist() == [0.0, -1.0]
+    hard = MCProgress(Walk, always_up, n_rollouts=2, mode="hard").score(ctxs)
+    assert hard.tolist() == [1.0, 0.0]
+
+
+class GoldContinuation:
+    """A maths prover that continues with the task's gold steps from where the episode is.
+
+    A wrong earlier step is carried into the answer (corrupted with probability ``carry``);
+    otherwise the answer slips with probability ``slip``, so values are fractional.
+    """
+
+    def __init__(self, seed: int, slip: float = 0.2, carry: float = 0.9) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.slip, self.carry = slip, carry
+
+    def __call__(self, observation: str, env: Any) -> str:
+        gold = env.task.metadata["gold_steps"]
+        taken = [turn.action for turn in env.transcript.turns]
+        step = gold[min(len(taken), len(gold) - 1)]
+        if "\\boxed" in step:
+            wrong_before = any(a != g for a, g in zip(taken, gold, strict=False))
+            if self.rng.random() < (self.carry if wrong_before else self.slip):
+                step = corrupt_answer(step, self.rng) or "\\boxed{-987654}"
+        return str(step)
+
+
+def test_mc_progress_ranks_corrupted_maths_steps_below_gold() -> None:
+    env = gym.make("prm/Math-v0")
+    scorer = MCProgress(lambda: gym.make("prm/Math-v0"), GoldContinuation(0), n_rollouts=16)
+    rng = np.random.default_rng(0)
+    compared = 0
+    for seed in range(12):
+        env.reset(seed=seed)
+        task = env.unwrapped.task
+        gold = task.metadata["gold_steps"]
+        bad = corrupt_arithmetic(gold[0], rng) if len(gold) > 1 else None
+        if bad is None:
+            continue
+        good_ctx = StepContext(task.prompt, (), gold[0], task=task)
+        bad_ctx = StepContext(task.prompt, (), bad, task=task)
+        good, corrupted = scorer.score([good_ctx, bad_ctx])
+        assert good > corrupted
+        soft = MCProgress(lambda: gym.make("prm/Math-v0"), GoldContinuation(1), 16, mode="soft")
+        value = float(soft.score([good_ctx])[0])
+        assert 0.0 < value < 1.0  # fractional: the prover slips
+        compared += 1
+        if compared == 3:
+            break
+    assert compared == 3
+
+
+# --------------------------------------------------------------------------------------------
+# LLM judge
+
+
+class CannedBackend:
+    """Implements the backend protocol; replies with canned texts and counts calls."""
+
+    def __init__(self, replies: dict[str, str] | None = None, default: str = "Score: 7/10") -> None:
+        self.replies = replies or {}
+        self.default = default
+        self.calls: list[int] = []
+
+    def generate(self, prompts: Sequence[Any], params: SamplingParams) -> list[list[Generation]]:
+        self.calls.append(len(prompts))
+        out = []
+        for prompt in prompts:
+            text = prompt[0]["content"] if isinstance(prompt, list) else prompt
+            reply = next((r for key, r in self.replies.items() if key in text), self.default)
+            out.append([Generation(reply)])
+        return out
+
+    def logprobs(self, prompts: Sequence[Any], continuations: Sequence[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("Score: 7/10", 0.7),
+        ("7", 0.7),
+        ("[[7]]", 0.7),
+        ('{"score": 7}', 0.7),
+        ('Reasoning... {"score": 3, "why": "slip"}', 0.3),
+        ("The step is right.\nRating: 9", 0.9),
+        ("score = 4 / 5", 0.8),
+        ("Score: 12/10", 1.0),
+    ],
+)
+def test_parse_score_formats(reply: str, expected: float) -> None:
+    assert parse_score(reply) == pytest.approx(expected)
+
+
+def test_judge_batches_caches_and_flags_failures() -> None:
+    backend = CannedBackend({"2 + 3 = 6": "I cannot decide.", "x = 2": "[[10]]"})
+    judge = LLMJudge(backend)
+    wrong = StepContext("What is 2 + 3?", (), "2 + 3 = 6")
+    batch = [CONTEXTS[0], wrong, CONTEXTS[2], CONTEXTS[0]]
+    scores = judge.score(batch)
+    assert scores.tolist() == pytest.approx([0.7, 0.0, 1.0, 0.7])
+    assert backend.calls == [3]  # one generate call, repeated context sent once
+    assert judge.n_failures == 1 and list(judge.failures) == ["I cannot decide."]
+    again = judge.score(batch)
+    assert again.tolist() == scores.tolist() and backend.calls == [3]  # all cached
+    custom = LLMJudge(CannedBackend(default="garbage"), failure_score=-1.0, cache_size=0)
+    assert custom.score([CONTEXTS[0]]).tolist() == [-1.0]
+
+
+def test_judge_runs_end_to_end_with_a_tiny_transformers_backend(tiny: tuple[Any, Any]) -> None:
+    from prm_gym.llm import TransformersBackend
+
+    backend = TransformersBackend(*tiny)
+    judge = LLMJudge(backend, params=SamplingParams(max_tokens=6, temperature=0.0))
+    scores = judge.score(CONTEXTS)
+    assert scores.shape == (3,) and scores.dtype == np.float32
+    assert np.all((scores >= 0.0) & (scores <= 1.0))
+    # A random model rarely writes a score: each unparseable reply is counted, not hidden.
+    assert judge.n_failures == len(judge.failures) <= 3
+
+
+def test_importing_rewards_does_not_import_torch() -> None:
+    code = (
+        "import sys, prm_gym, prm_gym.rewards, prm_gym.wrappers\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+        "from prm_gym.rewards import LLMJudge, MCProgress\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

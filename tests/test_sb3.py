@@ -1,0 +1,234 @@
+"""Tests for SB3 training helpers, learning curves and ``prm-gym train`` / ``prm-gym plot``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import prm_gym  # noqa: F401  (registers the prm/* ids)
+from prm_gym.agents.curves import LearningCurve, plot_learning_curves
+from prm_gym.agents.sb3 import train
+from prm_gym.cli import main
+
+pytest.importorskip("prm_gym.envs.manipulation.potentials")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SMALL_NET = {"policy_kwargs": {"net_arch": [64, 64]}}
+#: SAC settings that solve prm/Reach-v0 with staged-potential shaping in a few thousand steps.
+REACH_SAC: dict[str, Any] = {
+    "n_envs": 4,
+    "train_freq": 1,
+    "gradient_steps": 2,
+    "learning_starts": 400,
+    "algo_kwargs": {**SMALL_NET, "learning_rate": 1e-3, "batch_size": 256},
+}
+
+
+class CountingPotential:
+    """Φ = −distance to the goal, counting its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, obs: Any, info: Any = None, /) -> float:
+        self.calls += 1
+        return -float(np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"]))
+
+
+# -- training -------------------------------------------------------------------------------------
+def test_sac_with_staged_potential_solves_reach() -> None:
+    curve = train(
+        "prm/Reach-v0",
+        algo="sac",
+        shaping="potential",
+        total_timesteps=6_000,
+        seed=0,
+        eval_every=1_000,
+        eval_episodes=20,
+        progress_bar=False,
+        **REACH_SAC,
+    )
+    assert curve.steps[0] == 0 and curve.steps[-1] == 6_000
+    assert curve.success_rate[0] <= 0.2  # an untrained policy rarely ends on the goal
+    assert max(curve.success_rate[-2:]) >= 0.8, curve.success_rate
+    assert curve.config["shaping"] == "potential"
+    assert curve.config["potential"].startswith("StagedPotential")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sac_with_staged_potential_solves_reach_across_seeds(seed: int) -> None:
+    curve = train(
+        "prm/Reach-v0",
+        shaping="potential",
+        total_timesteps=8_000,
+        seed=seed,
+        eval_every=1_000,
+        progress_bar=False,
+        **REACH_SAC,
+    )
+    assert curve.steps_to(0.8) is not None, curve.success_rate
+
+
+def test_her_with_sac_runs_and_records_config() -> None:
+    curve = train(
+        "prm/Reach-v0",
+        algo="sac",
+        her=True,
+        total_timesteps=300,
+        learning_starts=100,
+        eval_every=150,
+        eval_episodes=2,
+        progress_bar=False,
+        algo_kwargs=SMALL_NET,
+    )
+    assert curve.steps == [0, 150, 300]
+    assert curve.config["her"] is True
+    assert all(0.0 <= r <= 1.0 for r in curve.success_rate)
+    # The native reward is -1 per step away from the goal: returns lie in [-50, 0].
+    assert all(-50.0 <= r <= 0.0 for r in curve.episode_return)
+
+
+def test_ppo_shapes_every_step_with_the_given_potential() -> None:
+    potential = CountingPotential()
+    curve = train(
+        "prm/Push-v0",
+        algo="ppo",
+        shaping="potential",
+        potential=potential,
+        total_timesteps=128,
+        n_envs=2,
+        eval_every=64,
+        eval_episodes=1,
+        progress_bar=False,
+        algo_kwargs={**SMALL_NET, "n_steps": 64, "batch_size": 64, "n_epochs": 1},
+    )
+    # One call per env step plus one per reset (2 envs x 64 steps, episodes of 50 steps).
+    assert potential.calls >= 128 + 2
+    assert curve.steps[0] == 0 and curve.steps[-1] == 128
+
+
+def test_same_seed_gives_the_same_curve() -> None:
+    kwargs: dict[str, Any] = {
+        "total_timesteps": 200,
+        "learning_starts": 50,
+        "eval_every": 100,
+        "eval_episodes": 2,
+        "seed": 3,
+        "progress_bar": False,
+        "algo_kwargs": SMALL_NET,
+    }
+    a = train("prm/Reach-v0", **kwargs)
+    b = train("prm/Reach-v0", **kwargs)
+    assert a.steps == b.steps
+    assert a.episode_return == b.episode_return
+    assert a.success_rate == b.success_rate
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"algo": "ppo", "her": True}, "off-policy"),
+        ({"algo": "dqn"}, "algo must be one of"),
+        ({"shaping": "magic"}, "shaping must be one of"),
+        ({"shaping": "none", "potential": CountingPotential()}, "shaping='none'"),
+        ({"algo": "ppo", "train_freq": 4}, "off-policy algorithms"),
+        ({"n_envs": 0}, "n_envs"),
+        ({"gamma": 1.5}, "gamma"),
+    ],
+)
+def test_invalid_combinations_raise(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        train("prm/Reach-v0", total_timesteps=10, progress_bar=False, **kwargs)
+
+
+def test_her_needs_a_goal_conditioned_env() -> None:
+    with pytest.raises(ValueError, match="goal-conditioned"):
+        train("Pendulum-v1", her=True, total_timesteps=10, progress_bar=False)
+
+
+def test_staged_potential_needs_a_manipulation_env() -> None:
+    with pytest.raises(ValueError, match="staged potential"):
+        train("Pendulum-v1", shaping="potential", total_timesteps=10, progress_bar=False)
+
+
+# -- curves -------------------------------------------------------------------------------------
+def test_curve_csv_round_trip(tmp_path: Path) -> None:
+    curve = LearningCurve(
+        [0, 500, 1000],
+        [0.0, 0.45, 0.85],
+        [-50.0, -31.25, -7.1],
+        {"env_id": "prm/Reach-v0", "algo": "sac", "shaping": "learned", "her": True, "seed": 2},
+    )
+    path = curve.to_csv(tmp_path / "runs" / "run.csv")
+    again = LearningCurve.from_csv(path)
+    assert again == curve
+    assert again.steps_to(0.8) == 1000 and again.steps_to(0.95) is None
+    assert again.label == "prm/Reach-v0 SAC learned+HER seed 2"
+
+
+def test_from_csv_rejects_other_files(tmp_path: Path) -> None:
+    path = tmp_path / "other.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a learning-curve CSV"):
+        LearningCurve.from_csv(path)
+
+
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    curves = [
+        LearningCurve([0, 10], [0.0, 0.5], [0.0, 0.0], {"algo": "sac", "shaping": s, "seed": 0})
+        for s in ("none", "potential")
+    ]
+    path = plot_learning_curves(curves, tmp_path / "plot.png", title="test")
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+def test_cli_train_then_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv_path = tmp_path / "reach.csv"
+    argv = ["train", "prm/Reach-v0", "--algo", "sac", "--shaping", "potential", "--steps", "200"]
+    argv += ["--eval-every", "100", "--eval-episodes", "2", "--seed", "1", "--quiet"]
+    assert main([*argv, "--out", str(csv_path)]) == 0
+    out = capsys.readouterr().out
+    assert str(csv_path) in out
+    curve = LearningCurve.from_csv(csv_path)
+    assert curve.steps == [0, 100, 200]
+    assert curve.config["env_id"] == "prm/Reach-v0" and curve.config["seed"] == 1
+
+    png_path = tmp_path / "plot.png"
+    assert main(["plot", str(csv_path), str(csv_path), "--out", str(png_path), "--title", "t"]) == 0
+    assert str(png_path) in capsys.readouterr().out
+    assert png_path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_cli_train_reports_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "prm/Nope-v0", "--steps", "10", "--quiet"]) == 2
+    assert "unknown environment id" in capsys.readouterr().err
+    assert main(["train", "prm/Reach-v0", "--algo", "ppo", "--her", "--quiet"]) == 2
+    assert "off-policy" in capsys.readouterr().err
+    assert main(["train", "prm/Reach-v0", "--steps", "0"]) == 2
+
+
+def test_cli_plot_reports_missing_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plot", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "p.png")]) == 2
+    assert "no learning-curve CSV" in capsys.readouterr().err
+
+
+def test_learned_shaping_trains_a_progress_model_first() -> None:
+    curve = train(
+        "prm/Reach-v0",
+        shaping="learned",
+        shaping_scale=5.0,
+        total_timesteps=200,
+        learning_starts=100,
+        eval_every=200,
+        eval_episodes=2,
+        progress_bar=False,
+        algo_kwargs=SMALL_NET,
+    )
+    assert curve.config["potential"].startswith("LearnedProgressPotential")
+    assert "scale=5" in curve.config["potential"]
+    assert curve.config["shaping_scale"] == 5.0
