@@ -53,6 +53,12 @@ ENV_IDS: dict[str, tuple[str, dict[str, object], str]] = {
         "Questions needing 1-4 chained calls to 11 deterministic typed tools (JSON tool calls); "
         "outcome = final answer correct; ToolRL / BFCL-AST / efficiency step scorers",
     ),
+    "prm/WebShop-v0": (
+        "prm_gym.envs.webshop.env:WebShopEnv",
+        {},
+        "Text web shop: search[...] / click[...] over 1,000 generated products (BM25 search); "
+        "outcome = WebShop purchase reward (attributes, options, price, type)",
+    ),
 }
 
 
