@@ -8,6 +8,8 @@ Usage::
     prm-gym rollout prm/Math-v0 --model DIR --episodes 32 --num-envs 8 --out runs.jsonl
     prm-gym train prm/Reach-v0 --algo sac --shaping potential --steps 20000 --out run.csv
     prm-gym plot run.csv other.csv --out curves.png
+    prm-gym train-prm prm/Math-v0 --n 600 --labels rule --format reward_head --out prm_dir
+    prm-gym eval-prm prm_dir --n 200 --out prm_report.png
     prm-gym --version
 
 ``main(argv)`` returns the exit code instead of exiting, so it can be called from Python and
@@ -327,6 +329,56 @@ def _cmd_rollout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _cmd_reward_code(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Let an LLM write dense reward code for ENV_ID (checked and run in the sandbox)."""
+    from prm_gym.rewards.reward_code import search_reward_code
+
+    env_id: str = args.env_id
+    if env_id not in gym.registry:
+        err.write(_unknown_env_message(env_id) + "\n")
+        return 2
+    try:
+        backend = _build_backend(args)
+    except (ImportError, OSError, ValueError) as exc:
+        err.write(
+            f"prm-gym: error: could not load the {args.backend} backend for {args.model!r} "
+            f"({type(exc).__name__}: {exc}).\n"
+        )
+        return 2
+    evaluate = None
+    if args.evaluator == "sb3":
+        from prm_gym.agents.reward_code import sb3_evaluator
+
+        evaluate = sb3_evaluator(env_id, total_timesteps=args.timesteps, seed=args.seed)
+    try:
+        result = search_reward_code(
+            backend,
+            env_id,
+            rounds=args.rounds,
+            candidates=args.candidates,
+            evaluate=evaluate,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            seed=args.seed,
+        )
+    except TypeError as exc:  # the env has no describe_state()
+        err.write(f"prm-gym: error: {exc}\n")
+        return 2
+    for r in result.records:
+        verdict = f"score {r.score:.3f}" if r.score is not None else f"rejected: {r.reason}"
+        err.write(f"round {r.round} candidate {r.index}: {verdict}\n")
+    if result.best is None:
+        err.write("no candidate was accepted\n")
+        return 1
+    if args.out is None:
+        out.write(result.best.code)
+    else:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(result.best.code)
+    err.write(f"best task score {result.best_score:.3f}\n")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------
 # train / plot
 # ---------------------------------------------------------------------------------------------
@@ -556,8 +608,141 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-process-reward", action="store_true", help="outcome reward only (no step scorer)"
     )
     roll.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rc = sub.add_parser(
+        "reward-code",
+        help="let an LLM write dense reward code (Eureka-style), run in the sandbox",
+        description="Sample --candidates reward functions per round from an LLM shown the env's "
+        "describe_state() view, reject unsafe or broken ones, score the rest and feed "
+        "per-component statistics back for --rounds rounds. Writes the best code.",
+    )
+    rc.add_argument("env_id", metavar="ENV_ID", help="environment id, e.g. prm/Reach-v0")
+    rc.add_argument("--model", required=True, help="local model directory (or served name)")
+    rc.add_argument("--rounds", type=_positive_int, default=2, help="refinement rounds (2)")
+    rc.add_argument("--candidates", type=_positive_int, default=4, help="candidates/round (4)")
+    rc.add_argument("--backend", choices=("transformers", "vllm", "openai"), default="transformers")
+    rc.add_argument("--base-url", default=None, help="server URL for --backend openai")
+    rc.add_argument("--max-tokens", type=_positive_int, default=512, help="tokens per reply")
+    rc.add_argument("--temperature", type=_finite_float, default=1.0, help="sampling temperature")
+    rc.add_argument(
+        "--evaluator",
+        choices=("proxy", "sb3"),
+        default="proxy",
+        help="task score: expert-progress proxy (fast) or a short SB3 run (slow)",
+    )
+    rc.add_argument("--timesteps", type=_positive_int, default=1000, help="SB3 steps (1000)")
+    rc.add_argument("--seed", type=int, default=0, help="seed (0)")
+    rc.add_argument("--out", default=None, help="file for the best code (default: stdout)")
     _add_train_plot_parsers(sub)
+    _add_prm_parsers(sub)
     return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# train-prm / eval-prm
+# ---------------------------------------------------------------------------------------------
+def _cmd_train_prm(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Make labelled solutions, train a small PRM on them and save it with save_pretrained."""
+    if args.env_id not in gym.registry:
+        err.write(_unknown_env_message(args.env_id) + "\n")
+        return 2
+    import json
+
+    from prm_gym.rewards.prm_training import make_prm_dataset, save_prm, train_prm
+
+    data = make_prm_dataset(
+        args.env_id, args.n, args.seed, labels=args.labels, progress=not args.quiet
+    )
+    model, tokenizer = train_prm(
+        data,
+        args.model,
+        format=args.format,
+        epochs=args.epochs,
+        lr=args.lr,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    save_prm(model, tokenizer, args.out, args.format)
+    meta = {"env_id": args.env_id, "n": args.n, "seed": args.seed, "labels": args.labels}
+    Path(args.out, "prm_training.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
+    out.write(
+        f"Trained a {args.format} PRM on {len(data)} {args.labels}-labelled solutions of "
+        f"{args.env_id} (task seeds {args.seed}..{args.seed + args.n - 1}); saved to {args.out}\n"
+    )
+    return 0
+
+
+def _cmd_eval_prm(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """ProcessBench-style first-error F1 and best-of-N of a saved PRM on held-out problems."""
+    import json
+
+    from prm_gym.rewards.prm_training import eval_prm, load_prm, make_prm_dataset, plot_prm_report
+
+    try:
+        scorer = load_prm(args.prm_dir)
+    except (OSError, ValueError) as exc:
+        err.write(f"prm-gym: error: cannot load a PRM from {args.prm_dir}: {exc}\n")
+        return 2
+    meta_path = Path(args.prm_dir, "prm_training.json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    env_id = args.env_id or meta.get("env_id", "prm/Math-v0")
+    # Held out: task seeds far past the training ones.
+    seed = args.seed if args.seed is not None else meta.get("seed", 0) + 1_000_000
+    data = make_prm_dataset(
+        env_id, args.n, seed, samples_per_task=args.samples_per_task, progress=not args.quiet
+    )
+    result = eval_prm(scorer, data, threshold=args.threshold, progress=not args.quiet)
+    summary = result.summary()
+    out.write(json.dumps(summary, indent=2) + "\n")
+    out.write(
+        f"first-error F1 {result.f1:.3f} vs constant baseline {result.baseline['f1']:.3f} "
+        f"(acc on erroneous {result.acc_error:.3f}, on correct {result.acc_correct:.3f})\n"
+    )
+    if args.out:
+        plot_prm_report({"trained PRM": result}, args.out, title=f"{args.prm_dir} on {env_id}")
+        out.write(f"Wrote the report to {args.out}\n")
+    return 0
+
+
+def _add_prm_parsers(sub: Any) -> None:
+    train = sub.add_parser(
+        "train-prm",
+        help="train a small process reward model on labelled procedural solutions",
+        description="Play noisy scripted solutions, label their steps (exact rule labels or "
+        "Monte-Carlo Math-Shepherd labels), fine-tune a small GPT-2 PRM and save it so that "
+        "RewardHeadPRM / TokenProbPRM load it.",
+    )
+    train.add_argument("env_id", help="procedural maths env id, e.g. prm/Math-v0")
+    train.add_argument("--n", type=_positive_int, default=600, help="training solutions (600)")
+    train.add_argument("--labels", choices=("rule", "mc"), default="rule", help="step labels")
+    train.add_argument(
+        "--format",
+        choices=("reward_head", "token_prob", "step_features"),
+        default="reward_head",
+        help="PRM kind: transformer reward head or token prob, or an MLP over step features",
+    )
+    train.add_argument("--epochs", type=_positive_int, default=4, help="epochs (4)")
+    train.add_argument("--lr", type=_finite_float, default=2e-3, help="learning rate (2e-3)")
+    train.add_argument("--model", default=None, help="local checkpoint to fine-tune")
+    train.add_argument("--seed", type=int, default=0, help="first task seed and init seed (0)")
+    train.add_argument("--out", required=True, help="directory to save the PRM to")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev = sub.add_parser(
+        "eval-prm",
+        help="first-error F1 and best-of-N of a trained PRM on held-out problems",
+        description="ProcessBench-style evaluation of a PRM saved by train-prm, against the "
+        "constant 'no error' baseline, with an optional PNG report.",
+    )
+    ev.add_argument("prm_dir", help="directory written by train-prm")
+    ev.add_argument("--n", type=_positive_int, default=200, help="held-out solutions (200)")
+    ev.add_argument("--env-id", default=None, help="env id (default: the one trained on)")
+    ev.add_argument("--seed", type=int, default=None, help="first task seed (train seed + 1e6)")
+    ev.add_argument(
+        "--samples-per-task", type=_positive_int, default=4, help="solutions per problem (4)"
+    )
+    ev.add_argument("--threshold", type=_finite_float, default=0.5, help="error threshold")
+    ev.add_argument("--out", default=None, help="PNG report to write")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -580,6 +765,12 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_train(args, out, sys.stderr)
     if args.command == "plot":
         return _cmd_plot(args, out, sys.stderr)
+    if args.command == "reward-code":
+        return _cmd_reward_code(args, out, sys.stderr)
+    if args.command == "train-prm":
+        return _cmd_train_prm(args, out, sys.stderr)
+    if args.command == "eval-prm":
+        return _cmd_eval_prm(args, out, sys.stderr)
     parser.error(f"unknown command {args.command!r}")
     return 2  # pragma: no cover - parser.error exits
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch as th
 from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -236,6 +237,7 @@ def train(
     env_kwargs: Mapping[str, Any] | None = None,
     algo_kwargs: Mapping[str, Any] | None = None,
     model_path: str | os.PathLike[str] | None = None,
+    torch_threads: int | None = 1,
 ) -> LearningCurve:
     """Train an SB3 agent on ``env_id`` and return its success-rate learning curve.
 
@@ -275,6 +277,9 @@ def train(
         algo_kwargs: Extra keyword arguments for the SB3 constructor (``policy_kwargs``,
             ``learning_rate``, ``batch_size``, ``n_steps``, ...); they override the defaults.
         model_path: Save the trained SB3 model there (``model.save``).
+        torch_threads: torch intra-op threads while training (restored afterwards); ``None``
+            keeps the current setting. One thread is as fast as several for these small
+            networks and does not stall when other processes share the cores.
 
     Returns:
         The learning curve; ``config`` records every argument above plus ``wall_time_s``.
@@ -306,6 +311,8 @@ def train(
                 f"{', '.join(given)} apply to off-policy algorithms (sac, td3) only; for {algo} "
                 "set n_steps / batch_size / n_epochs through algo_kwargs"
             )
+    if torch_threads is not None and torch_threads < 1:
+        raise ValueError(f"torch_threads must be >= 1 or None, got {torch_threads}")
     for name, value in (
         ("total_timesteps", total_timesteps),
         ("n_envs", n_envs),
@@ -403,12 +410,16 @@ def train(
         log_path=log_path,
     )
     start = time.perf_counter()
+    threads_before = th.get_num_threads()
     try:
+        if torch_threads is not None:
+            th.set_num_threads(torch_threads)
         model = ALGOS[algo](policy, vec_env, **kwargs)
         model.learn(total_timesteps=total_timesteps, callback=callback)
         if model_path is not None:
             model.save(Path(model_path))
     finally:
+        th.set_num_threads(threads_before)
         vec_env.close()
         eval_env.close()
     config["wall_time_s"] = round(time.perf_counter() - start, 3)

@@ -20,14 +20,43 @@ if TYPE_CHECKING:
     from prm_gym.rewards.implicit_prm import ImplicitPRM, implicit_prm_loss, train_implicit_prm
     from prm_gym.rewards.judge import LLMJudge, parse_score
     from prm_gym.rewards.mc_progress import MCProgress, StepLabels, label_steps
+    from prm_gym.rewards.prm_training import (
+        PRMEvaluation,
+        PRMSample,
+        eval_prm,
+        load_prm,
+        make_prm_dataset,
+        plot_prm_report,
+        save_prm,
+        train_prm,
+    )
     from prm_gym.rewards.progress import LearnedProgressPotential
+    from prm_gym.rewards.reward_code import (
+        CodeCheck,
+        RewardCode,
+        RewardCodeError,
+        search_reward_code,
+    )
+    from prm_gym.rewards.spa import (
+        ProgressEstimator,
+        ProgressPotential,
+        TextProgressEstimator,
+        VectorProgressEstimator,
+    )
 
 __all__ = [
+    "CodeCheck",
     "ImplicitPRM",
     "LLMJudge",
     "LearnedProgressPotential",
     "MCProgress",
+    "PRMEvaluation",
+    "PRMSample",
     "Potential",
+    "ProgressEstimator",
+    "ProgressPotential",
+    "RewardCode",
+    "RewardCodeError",
     "RewardHeadPRM",
     "RuleVerifier",
     "SQLPartialReward",
@@ -35,16 +64,25 @@ __all__ = [
     "StepContext",
     "StepLabels",
     "StepVerdict",
+    "TextProgressEstimator",
     "TokenProbPRM",
     "ToolCallASTMatch",
     "ToolEfficiency",
     "ToolRLReward",
+    "VectorProgressEstimator",
     "WeightedTestPassReward",
+    "eval_prm",
     "implicit_prm_loss",
     "label_steps",
+    "load_prm",
+    "make_prm_dataset",
     "parse_score",
     "pass_at_k",
+    "plot_prm_report",
+    "save_prm",
+    "search_reward_code",
     "train_implicit_prm",
+    "train_prm",
 ]
 
 # Scorers that may import torch/transformers (or are heavy) load on first access.
@@ -59,6 +97,22 @@ _LAZY = {
     "label_steps": "prm_gym.rewards.mc_progress",
     "RewardHeadPRM": "prm_gym.rewards.hf_prm",
     "TokenProbPRM": "prm_gym.rewards.hf_prm",
+    "PRMEvaluation": "prm_gym.rewards.prm_training",
+    "PRMSample": "prm_gym.rewards.prm_training",
+    "eval_prm": "prm_gym.rewards.prm_training",
+    "load_prm": "prm_gym.rewards.prm_training",
+    "make_prm_dataset": "prm_gym.rewards.prm_training",
+    "plot_prm_report": "prm_gym.rewards.prm_training",
+    "save_prm": "prm_gym.rewards.prm_training",
+    "train_prm": "prm_gym.rewards.prm_training",
+    "ProgressEstimator": "prm_gym.rewards.spa",
+    "ProgressPotential": "prm_gym.rewards.spa",
+    "TextProgressEstimator": "prm_gym.rewards.spa",
+    "VectorProgressEstimator": "prm_gym.rewards.spa",
+    "CodeCheck": "prm_gym.rewards.reward_code",
+    "RewardCode": "prm_gym.rewards.reward_code",
+    "RewardCodeError": "prm_gym.rewards.reward_code",
+    "search_reward_code": "prm_gym.rewards.reward_code",
 }
 
 

@@ -4,11 +4,13 @@ Every wrapper records its term under its own name in ``info["reward_components"]
 own reward as ``"outcome"``), so the components always sum to the reward returned.
 """
 
+from prm_gym.wrappers.attribution import ProgressAttribution
 from prm_gym.wrappers.choice import ChoiceActions, TextFeatures
 from prm_gym.wrappers.components import add_reward_component, reward_components
 from prm_gym.wrappers.gating import GatedAccumulation
 from prm_gym.wrappers.observation import ChatObservation
 from prm_gym.wrappers.process import ProcessReward
+from prm_gym.wrappers.reward_code import RewardCodeShaping
 from prm_gym.wrappers.shaping import PotentialShaping
 from prm_gym.wrappers.transform import (
     MinFormCredit,
@@ -25,6 +27,8 @@ __all__ = [
     "PosteriorGate",
     "PotentialShaping",
     "ProcessReward",
+    "ProgressAttribution",
+    "RewardCodeShaping",
     "RewardNormalize",
     "RewardTransform",
     "TextFeatures",

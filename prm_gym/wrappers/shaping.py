@@ -21,7 +21,9 @@ class PotentialShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruc
     Φ(s′) is taken as 0 only when the episode *terminates*; on truncation the real Φ(s′) is kept,
     because the learner bootstraps there (zeroing it, as ``imitation``'s ``ShapedRewardNet`` does
     on every ``done``, biases the target by γΦ(s′)). Φ(s₀) is recomputed at every reset, so F is
-    never computed across an episode boundary.
+    never computed across an episode boundary. A potential with a ``reset()`` method (one that
+    depends on the episode so far, e.g. :class:`~prm_gym.rewards.spa.ProgressPotential`) has it
+    called at every reset, before Φ(s₀).
 
     With γ = 1 the shaping terms of an episode telescope to Φ(s_T) − Φ(s_0): sequence-level
     advantages (GRPO, RLOO) get no signal from it; step-level returns or a critic do.
@@ -64,6 +66,9 @@ class PotentialShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruc
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
+        start = getattr(self.potential, "reset", None)
+        if callable(start):  # history-dependent potentials (ProgressPotential) start afresh
+            start()
         self._phi = float(self.potential(obs, info))
         return obs, info
 

@@ -1,0 +1,128 @@
+"""Dense reward from accepted LLM-written reward code (Text2Reward / Eureka), run sandboxed."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from prm_gym.rewards.reward_code import RewardCode, RewardCodeError, parse_state
+from prm_gym.wrappers.components import add_reward_component
+
+__all__ = ["RewardCodeShaping"]
+
+
+class RewardCodeShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructorArgs):
+    """Adds ``coef`` × the reward code's value of each new state, recorded as ``name``.
+
+    The state is ``parse_state(env.unwrapped.describe_state())``. With ``potential=False``
+    (Eureka: the code *is* the dense reward) the term is ``coef · r(s_{t+1})``; with
+    ``potential=True`` it is ``coef · (γ·r(s_{t+1}) − r(s_t))`` (Ng et al. 1999, r(s_{T}) = 0 on
+    termination), which leaves the optimal policy unchanged.
+
+    Each evaluation is a sandbox job (≈10-150 ms), so ``batch="step"`` (one job per step) is
+    slow. ``batch="episode"`` holds the term back (recorded as 0), evaluates every state of the
+    episode in one job on the final step, adds the episode's total there and publishes
+    ``info["step_rewards"]`` (each step's reward without this term, plus its share), like the
+    other trajectory-level wrappers (DESIGN §5).
+
+    Code that fails at run time never crashes the env: the term is 0 and the reason is put in
+    ``info["reward_code_error"]``.
+
+    Args:
+        env: An env whose ``unwrapped`` has ``describe_state()``.
+        reward_code: An accepted :class:`~prm_gym.rewards.RewardCode`.
+        coef: Weight of the term.
+        potential: Use the code as a potential (see above) instead of a reward.
+        gamma: The learner's discount (``potential=True`` only).
+        batch: ``"step"`` or ``"episode"``.
+        name: Key under ``info["reward_components"]``.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env[Any, Any],
+        reward_code: RewardCode,
+        coef: float = 1.0,
+        potential: bool = False,
+        gamma: float = 0.99,
+        batch: Literal["step", "episode"] = "step",
+        name: str = "reward_code",
+    ) -> None:
+        if batch not in ("step", "episode"):
+            raise ValueError(f"batch must be 'step' or 'episode', got {batch!r}")
+        if not hasattr(env.unwrapped, "describe_state"):
+            raise TypeError(f"{type(env.unwrapped).__name__} has no describe_state()")
+        gym.utils.RecordConstructorArgs.__init__(
+            self,
+            _disable_deepcopy=True,  # holds a sandbox / model: record, don't copy
+            reward_code=reward_code,
+            coef=coef,
+            potential=potential,
+            gamma=gamma,
+            batch=batch,
+            name=name,
+        )
+        gym.Wrapper.__init__(self, env)
+        self.reward_code = reward_code
+        self.coef = coef
+        self.potential = potential
+        self.gamma = gamma
+        self.batch = batch
+        self.name = name
+        self._states: list[dict[str, Any]] = []
+        self._kept: list[float] = []
+        self._prev_value = 0.0
+
+    def _state(self) -> dict[str, Any]:
+        return parse_state(self.env.unwrapped.describe_state())  # type: ignore[attr-defined]
+
+    def _values(self, states: list[dict[str, Any]], info: dict[str, Any]) -> np.ndarray | None:
+        try:
+            return self.reward_code.evaluate(states)[0]
+        except RewardCodeError as exc:
+            info["reward_code_error"] = str(exc)
+            return None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._states, self._kept = [self._state()], []
+        self._prev_value = 0.0
+        if self.potential and self.batch == "step":
+            values = self._values(self._states, info)
+            self._prev_value = float(values[0]) if values is not None else 0.0
+        return obs, info
+
+    def _terms(self, values: np.ndarray, terminated: bool) -> np.ndarray:
+        """Per-step terms from r(s_0..s_T) (``values`` has T + 1 entries)."""
+        if not self.potential:
+            return self.coef * values[1:]
+        nxt = values[1:].copy()
+        if terminated:
+            nxt[-1] = 0.0
+        return self.coef * (self.gamma * nxt - values[:-1])
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        state = self._state()
+        term = 0.0
+        if self.batch == "step":
+            values = self._values([state], info)
+            if values is not None:
+                pair = np.array([self._prev_value, values[0]])
+                term = float(self._terms(pair, terminated)[0])
+                self._prev_value = float(values[0])
+        else:
+            self._states.append(state)
+            self._kept.append(float(reward))
+            if terminated or truncated:
+                values = self._values(self._states, info)
+                if values is not None:
+                    terms = self._terms(values, terminated)
+                    term = float(terms.sum())
+                    info["step_rewards"] = (np.asarray(self._kept) + terms).tolist()
+        reward = add_reward_component(info, reward, self.name, term)
+        return obs, reward, terminated, truncated, info
