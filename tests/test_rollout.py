@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
-import prm_gym  # noqa: F401  (registers prm/*)
+import prm_gym
 from prm_gym.agents import (
     LLMAgent,
     rollout,
@@ -217,3 +217,53 @@ def test_cli_rollout_writes_jsonl(tiny: tuple[Any, Any], tmp_path: Any, capsys: 
     assert "3 trajectories" in capsys.readouterr().err
     assert main(["rollout", "prm/Nope-v0", "--model", str(tmp_path / "model")]) == 2
     assert main(["rollout", "prm/Math-v0", "--model", str(tmp_path / "missing")]) == 2
+
+
+class _LengthScorer:
+    """A stand-in process scorer for any text env: longer steps score higher (capped)."""
+
+    def score(self, contexts: Sequence[Any]) -> np.ndarray:
+        return np.array([min(len(c.action), 40) / 40 for c in contexts], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def long_context_tiny() -> Any:
+    """A tiny model whose context fits SQL schemas and tool lists (prompts of ~5k tokens)."""
+    from prm_gym.llm import TransformersBackend
+    from prm_gym.llm.tiny import tiny_causal_lm
+
+    return TransformersBackend(*tiny_causal_lm(n_layer=1, n_positions=16384))
+
+
+def _text_env_ids() -> list[str]:
+    from prm_gym.spaces import Text
+
+    ids = []
+    for env_id in prm_gym.ENV_IDS:
+        env = gym.make(env_id)
+        try:
+            if isinstance(env.observation_space, Text):
+                ids.append(env_id)
+        finally:
+            env.close()
+    return ids
+
+
+@pytest.mark.parametrize("env_id", _text_env_ids())
+def test_tiny_model_rollout_on_every_text_env(long_context_tiny: Any, env_id: str) -> None:
+    """Every landed text env runs under the LLM agent in a 4-env vector env, unchanged."""
+    backend = long_context_tiny
+    params = SamplingParams(max_tokens=6, temperature=0)
+    # SQL-v0 and Code-v0 name their episode limit after turns, as their issues specify
+    limit = {"max_turns": 2} if env_id in ("prm/SQL-v0", "prm/Code-v0") else {"max_steps": 2}
+    envs = gym.make_vec(env_id, num_envs=4, vectorization_mode="sync", **limit)
+    envs = VectorProcessReward(envs, _LengthScorer(), coef=0.1)
+    try:
+        trajs = rollout(envs, LLMAgent(backend, params), episodes=4, seed=0, progress=False)
+    finally:
+        envs.close()
+    assert len(trajs) == 4
+    for traj in trajs:
+        assert traj.terminated or traj.truncated
+        _check_components(traj)
+        assert traj.outcome is not None
