@@ -5,8 +5,9 @@
     env's action space, reset when an episode ends), with the ratio (target >= 1.0x);
 (b) steps/s of ``PotentialShaping(env, StagedPotential("prm/Push-v0"), gamma=1.0)`` on the same
     actions as the bare env, with the overhead (target <= 10%) and the cost of Φ alone;
-(c) a hook, :func:`extra_workloads`, where the learned-potential overhead and an 8-env vector
-    batched forward pass are added (not measured yet).
+(c) :func:`extra_workloads`: PotentialShaping with a LearnedProgressPotential (overhead, target
+    <= 25%), and an 8-env sync vector env of Push-v0 bare, with VectorPotentialShaping scoring
+    Φ in one batched ``batch`` call per vector step, and with Φ called per sub-env.
 
 Every workload is warmed up first, then timed with ``time.perf_counter`` in interleaved rounds
 (so drifts in machine load hit all of them alike); the table reports the median round.
@@ -32,10 +33,19 @@ import numpy as np
 
 import prm_gym
 from prm_gym.envs.manipulation import StagedPotential
+from prm_gym.rewards.progress import LearnedProgressPotential
 from prm_gym.wrappers import PotentialShaping
+from prm_gym.wrappers.vector import VectorPotentialShaping
 
 TARGET_SPEED_RATIO = 1.0
 TARGET_SHAPING_OVERHEAD = 0.10
+TARGET_LEARNED_OVERHEAD = 0.25
+ENV_ID = "prm/Push-v0"
+N_VEC = 8
+LEARNED_NAME = "PotentialShaping(Push, LearnedProgressPot.)"
+VEC_BARE = f"{N_VEC} x Push-v0 sync vector env, no shaping"
+VEC_BATCHED = "  + VectorPotentialShaping, learned, batched"
+VEC_UNBATCHED = "  + VectorPotentialShaping, learned, per env"
 
 
 @dataclass
@@ -85,20 +95,74 @@ def potential_calls(potential: StagedPotential, observations: list[Any]) -> Call
     return run
 
 
-def extra_workloads(steps: int) -> list[Workload]:
-    """HOOK for the learned-potential benchmarks (owned by the progress-model work, issue 3).
+def fit_learned_potential() -> LearnedProgressPotential:
+    """A small LearnedProgressPotential for Push-v0 from a few expert demos (about a second)."""
+    return LearnedProgressPotential.from_experts(
+        ENV_ID, n_demos=10, epochs=60, seed=0, progress=False
+    )
 
-    Add here, measured in the same interleaved rounds as the rest:
 
-    - ``PotentialShaping(gym.make("prm/Push-v0"), <learned progress potential>, gamma=1.0)``
-      steps/s, to report its overhead beside the staged potential's;
-    - an 8-env vector env (``gym.make_vec("prm/Push-v0", num_envs=8)``) whose potential is
-      scored with one batched forward pass per vector step, in env-steps/s.
+class _Unbatched:
+    """Hides a potential's ``batch`` so VectorPotentialShaping calls Φ once per sub-env."""
 
-    Return them as :class:`Workload` objects; :func:`main` times and prints whatever is here.
+    def __init__(self, potential: LearnedProgressPotential) -> None:
+        self.potential = potential
+
+    def __call__(self, observation: Any, info: Any = None, /) -> float:
+        return self.potential(observation, info)
+
+
+def vector_stepper(envs: gym.vector.VectorEnv[Any, Any, Any], seed: int) -> Callable[[int], int]:
+    """A job that steps a vector env with random actions; ``run(n)`` counts n *env* steps."""
+    space = envs.action_space
+    assert isinstance(space, gym.spaces.Box)
+    rng = np.random.default_rng(seed)
+    actions = rng.uniform(space.low, space.high, size=(256, *space.shape)).astype(space.dtype)
+    envs.reset(seed=0)
+    n_envs = envs.num_envs
+
+    def run(n: int) -> int:
+        vector_steps = max(1, n // n_envs)
+        for i in range(vector_steps):
+            envs.step(actions[i % len(actions)])  # autoreset: no manual resets
+        return vector_steps * n_envs
+
+    return run
+
+
+def extra_workloads(steps: int, push_actions: np.ndarray) -> list[Workload]:
+    """The learned-potential workloads (issue 3), timed in the same rounds as the rest.
+
+    - ``PotentialShaping(Push-v0, LearnedProgressPotential)`` on the same actions as the bare
+      env (its overhead is reported against ``TARGET_LEARNED_OVERHEAD``);
+    - ``gym.make_vec("prm/Push-v0", num_envs=8, vectorization_mode="sync")`` bare, wrapped in
+      ``VectorPotentialShaping`` with the learned potential evaluated by one ``batch`` call per
+      vector step, and wrapped with the same potential called once per sub-env (unbatched).
+
+    The learned model is the small one :func:`fit_learned_potential` fits; its network has the
+    default (64, 64) hidden layers, so the per-call cost is that of the default model.
     """
     del steps
-    return []
+    learned = fit_learned_potential()
+    shaped = PotentialShaping(gym.make(ENV_ID), learned, gamma=1.0, name="shaping")
+
+    def vec() -> gym.vector.VectorEnv[Any, Any, Any]:
+        return gym.make_vec(ENV_ID, num_envs=N_VEC, vectorization_mode="sync")
+
+    return [
+        Workload(LEARNED_NAME, "steps/s", stepper(shaped, push_actions)),
+        Workload(VEC_BARE, "env steps/s", vector_stepper(vec(), seed=2)),
+        Workload(
+            VEC_BATCHED,
+            "env steps/s",
+            vector_stepper(VectorPotentialShaping(vec(), learned, gamma=1.0), seed=2),
+        ),
+        Workload(
+            VEC_UNBATCHED,
+            "env steps/s",
+            vector_stepper(VectorPotentialShaping(vec(), _Unbatched(learned), gamma=1.0), seed=2),
+        ),
+    ]
 
 
 def measure(workloads: list[Workload], steps: int, warmup: int, rounds: int) -> None:
@@ -121,7 +185,7 @@ def main() -> None:
     warmup = min(1000, steps)
 
     pusher = gym.make("Pusher-v5")
-    push = gym.make("prm/Push-v0")
+    push = gym.make(ENV_ID)
     shaped = PotentialShaping(
         gym.make("prm/Push-v0"), StagedPotential("prm/Push-v0"), gamma=1.0, name="shaping"
     )
@@ -141,7 +205,7 @@ def main() -> None:
                         stepper(shaped, push_actions))  # fmt: skip
     w_phi = Workload("StagedPotential alone, Φ(obs)", "calls/s",
                      potential_calls(StagedPotential("prm/Push-v0"), recorded))  # fmt: skip
-    extra = extra_workloads(steps)
+    extra = extra_workloads(steps, push_actions)
     measure([w_pusher, w_push, w_shaped, w_phi, *extra], steps, warmup, rounds)
 
     print(f"prm/Push-v0 benchmark — prm_gym {prm_gym.__version__}, MuJoCo {mujoco.__version__}, "
@@ -177,10 +241,45 @@ def main() -> None:
     line("  per-step cost: wrapper + Φ", f"{1e6 * (1 / w_shaped.rate - 1 / w_push.rate):>11.1f} µs")
     line("  per-step cost: Φ alone", f"{1e6 / w_phi.rate:>11.1f} µs")
     print("\n(c) learned potentials (hook: extra_workloads)")
-    if not extra:
-        print("  not measured yet")
+    by_name = {w.name: w for w in extra}
+    w_learned = by_name.get(LEARNED_NAME)
+    if w_learned is not None:
+        row(w_learned)
+        overhead = w_push.rate / w_learned.rate - 1.0
+        verdict = "met" if overhead <= TARGET_LEARNED_OVERHEAD else "NOT met"
+        line(
+            "  overhead PotentialShaping+Learned",
+            f"{100 * overhead:>11.1f}%  target <= {100 * TARGET_LEARNED_OVERHEAD:g}%: {verdict}",
+        )
+        line(
+            "  per-step cost: wrapper + Φ",
+            f"{1e6 * (1 / w_learned.rate - 1 / w_push.rate):>11.1f} µs",
+        )
+    w_bare, w_batched, w_unbatched = (
+        by_name.get(n) for n in (VEC_BARE, VEC_BATCHED, VEC_UNBATCHED)
+    )
+    if w_bare is not None and w_batched is not None and w_unbatched is not None:
+        row(w_bare)
+        row(w_batched)
+        row(w_unbatched)
+        line(
+            "  batched vs no shaping",
+            f"{w_batched.rate / w_bare.rate:>11.2f}x  "
+            f"(overhead {100 * (w_bare.rate / w_batched.rate - 1):.1f}%)",
+        )
+        line("  batched vs per-env Φ", f"{w_batched.rate / w_unbatched.rate:>11.2f}x")
+        line(
+            "  Φ cost per vector step: batched",
+            f"{1e6 * N_VEC * (1 / w_batched.rate - 1 / w_bare.rate):>11.1f} µs",
+        )
+        line(
+            "  Φ cost per vector step: per env",
+            f"{1e6 * N_VEC * (1 / w_unbatched.rate - 1 / w_bare.rate):>11.1f} µs",
+        )
+    known = {LEARNED_NAME, VEC_BARE, VEC_BATCHED, VEC_UNBATCHED}
     for w in extra:
-        row(w)
+        if w.name not in known:
+            row(w)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Usage::
 
     prm-gym list                         # every prm/* id with a one-line description
     prm-gym play prm/Math-v0 --seed 0    # solve a task yourself, one step per line
-    prm-gym demo --episodes 200          # noisy scripted solvers under three reward setups
+    prm-gym demo --episodes 200          # noisy solvers under three reward setups + SAC on Reach
+    prm-gym demo --quick --no-rl         # the Math table only, 30 episodes per noise level
     prm-gym rollout prm/Math-v0 --model DIR --episodes 32 --num-envs 8 --out runs.jsonl
     prm-gym train prm/Reach-v0 --algo sac --shaping potential --steps 20000 --out run.csv
     prm-gym plot run.csv other.csv --out curves.png
@@ -246,6 +247,8 @@ def _play_episode(
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from prm_gym.demo import demo_rows, format_demo_table, interpret_demo
 
+    if args.episodes is None:
+        args.episodes = 30 if args.quick else 200
     rows = demo_rows(args.episodes, args.seed, args.coef, progress=not args.quiet)
     out.write(
         f"Noisy solver on prm/Math-v0: {args.episodes} episodes per noise level, seed {args.seed}, "
@@ -257,6 +260,28 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     )
     out.write(format_demo_table(rows) + "\n\n")
     for text in interpret_demo(rows):
+        out.write(f"* {text}\n")
+    if args.no_rl:
+        return 0
+    from prm_gym.demo import RL_SAC_SETTINGS, format_rl_table, interpret_rl, rl_rows
+
+    steps = args.rl_steps if args.rl_steps is not None else (4_000 if args.quick else 5_000)
+    eval_every = max(int(RL_SAC_SETTINGS["n_envs"]), steps // 5)
+    out.write(
+        f"\nShaped vs sparse reward: SAC on prm/Reach-v0, {steps:,} env steps each, seed "
+        f"{args.seed}, success rate on {args.rl_eval_episodes} evaluation episodes every "
+        f"{eval_every:,} steps (skip with --no-rl).\n"
+    )
+    out.flush()
+    rl = rl_rows(
+        total_timesteps=steps,
+        seed=args.seed,
+        eval_every=eval_every,
+        eval_episodes=args.rl_eval_episodes,
+        progress=not args.quiet,
+    )
+    out.write("\n" + format_rl_table(rl) + "\n\n")
+    for text in interpret_rl(rl):
         out.write(f"* {text}\n")
     return 0
 
@@ -556,18 +581,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="a noisy scripted solver on prm/Math-v0 under three reward setups",
+        help="a noisy scripted solver on prm/Math-v0 under three reward setups, then shaped vs "
+        "sparse SAC on prm/Reach-v0",
         description="Compare outcome-only, process and gated process rewards on a scripted "
-        "solver that makes arithmetic slips and wrong final answers.",
+        "solver that makes arithmetic slips and wrong final answers; then train SAC on "
+        "prm/Reach-v0 with the staged potential and with the sparse reward (--no-rl skips it).",
     )
     demo.add_argument(
-        "--episodes", type=_positive_int, default=200, help="episodes per noise level (200)"
+        "--episodes",
+        type=_positive_int,
+        default=None,
+        help="episodes per noise level (200; 30 with --quick)",
     )
     demo.add_argument("--seed", type=int, default=0, help="base seed (0)")
     demo.add_argument(
         "--coef", type=_finite_float, default=0.1, help="process reward coefficient (0.1)"
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="a shorter demo: 30 episodes per noise level, 4,000 SAC steps per Reach-v0 run",
+    )
+    demo.add_argument(
+        "--no-rl", action="store_true", help="skip the SAC run on prm/Reach-v0 (shaped vs sparse)"
+    )
+    demo.add_argument(
+        "--rl-steps",
+        type=_positive_int,
+        default=None,
+        help="env steps per Reach-v0 SAC run (5,000; 4,000 with --quick)",
+    )
+    demo.add_argument(
+        "--rl-eval-episodes",
+        type=_positive_int,
+        default=20,
+        help="evaluation episodes per point of the Reach-v0 curves (20)",
+    )
 
     roll = sub.add_parser(
         "rollout",

@@ -1,8 +1,10 @@
 """The main job, ``prm-gym demo``: a scripted noisy solver on prm/Math-v0 under three reward
-setups (outcome only; + process reward from the RuleVerifier; + gating with G-RA).
+setups (outcome only; + process reward from the RuleVerifier; + gating with G-RA), then a short
+SAC run on prm/Reach-v0 with the staged potential against the sparse reward.
 
-The numbers come from :func:`demo_rows` (a list of dicts); :func:`format_demo_table` and
-:func:`interpret_demo` turn them into text.
+The numbers come from :func:`demo_rows` and :func:`rl_rows` (lists of dicts);
+:func:`format_demo_table`, :func:`interpret_demo`, :func:`format_rl_table` and
+:func:`interpret_rl` turn them into text.
 """
 
 from __future__ import annotations
@@ -22,12 +24,17 @@ from prm_gym.envs.math.experts import NoiseLevel, NoisySolver
 
 __all__ = [
     "DEFAULT_NOISE_LEVELS",
+    "RL_SAC_SETTINGS",
+    "RL_VARIANTS",
     "SETUPS",
     "EpisodeRecord",
     "demo_records",
     "demo_rows",
     "format_demo_table",
+    "format_rl_table",
     "interpret_demo",
+    "interpret_rl",
+    "rl_rows",
     "summarize_records",
 ]
 
@@ -367,3 +374,140 @@ def interpret_demo(rows: Sequence[dict[str, Any]]) -> list[str]:
             )
         lines.append(text)
     return lines
+
+
+# -- shaped vs sparse SAC on prm/Reach-v0 ---------------------------------------------------------
+#: The RL section's variants: (label, ``shaping`` argument of :func:`prm_gym.agents.sb3.train`).
+RL_VARIANTS: tuple[tuple[str, str], ...] = (
+    ("staged potential", "potential"),
+    ("sparse (no shaping)", "none"),
+)
+#: SAC settings shared by both variants (those ``tests/test_sb3.py`` uses to solve Reach-v0 with
+#: the staged potential in a few thousand steps).
+RL_SAC_SETTINGS: dict[str, Any] = {
+    "n_envs": 4,
+    "train_freq": 1,
+    "gradient_steps": 2,
+    "learning_starts": 400,
+    "algo_kwargs": {
+        "policy_kwargs": {"net_arch": [64, 64]},
+        "learning_rate": 1e-3,
+        "batch_size": 256,
+    },
+}
+#: Success rate the RL section's interpretation counts as "solved".
+RL_THRESHOLD = 0.8
+
+
+def rl_rows(
+    total_timesteps: int = 5_000,
+    seed: int = 0,
+    eval_every: int = 1_000,
+    eval_episodes: int = 20,
+    env_id: str = "prm/Reach-v0",
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Train SAC with the staged potential and without shaping; one row per variant.
+
+    Both runs share the seed, the SAC settings (:data:`RL_SAC_SETTINGS`) and the evaluation
+    schedule, so their success rates are measured at the same env steps on the same goals.
+
+    Row keys: ``variant``, ``shaping``, ``steps`` and ``success_rate`` (the learning curve, lists
+    of equal length), ``final_success``, ``steps_to_threshold`` (first evaluated step with
+    success ≥ :data:`RL_THRESHOLD`, ``None`` if never), ``wall_time_s``.
+    """
+    for name, value in (
+        ("total_timesteps", total_timesteps),
+        ("eval_every", eval_every),
+        ("eval_episodes", eval_episodes),
+    ):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    from prm_gym.agents.sb3 import train
+
+    rows: list[dict[str, Any]] = []
+    for label, shaping in RL_VARIANTS:
+        curve = train(
+            env_id,
+            algo="sac",
+            shaping=shaping,
+            total_timesteps=total_timesteps,
+            seed=seed,
+            eval_every=eval_every,
+            eval_episodes=eval_episodes,
+            progress_bar=progress,
+            torch_threads=1,
+            **RL_SAC_SETTINGS,
+        )
+        rows.append(
+            {
+                "variant": label,
+                "shaping": shaping,
+                "steps": list(curve.steps),
+                "success_rate": list(curve.success_rate),
+                "final_success": curve.success_rate[-1],
+                "steps_to_threshold": curve.steps_to(RL_THRESHOLD),
+                "wall_time_s": float(curve.config.get("wall_time_s", 0.0)),
+            }
+        )
+    return rows
+
+
+def format_rl_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Success rate per variant (rows) at each evaluated env step (columns)."""
+    if not rows:
+        return "(no runs)"
+    steps: list[int] = sorted({s for r in rows for s in r["steps"]})
+    header = ["env steps", *(f"{s:,}" for s in steps), "wall s"]
+    body = []
+    for r in rows:
+        by_step = dict(zip(r["steps"], r["success_rate"], strict=True))
+        cells = [_cell(by_step.get(s), ".2f") for s in steps]
+        body.append([r["variant"], *cells, f"{r['wall_time_s']:.1f}"])
+    widths = [max(len(row[i]) for row in (header, *body)) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
+
+
+def interpret_rl(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One or two sentences reading the RL table, built from its numbers."""
+    by = {r["shaping"]: r for r in rows}
+    shaped, sparse = by.get("potential"), by.get("none")
+    if shaped is None or sparse is None:
+        return []
+    budget = max(shaped["steps"][-1], sparse["steps"][-1])
+    pct = f"{RL_THRESHOLD:.0%}"
+
+    def reached(r: dict[str, Any]) -> str:
+        s = r["steps_to_threshold"]
+        return (
+            f"reaches {pct} success at {s:,} env steps"
+            if s is not None
+            else (
+                f"does not reach {pct} within {budget:,} env steps (final {r['final_success']:.2f})"
+            )
+        )
+
+    a, b = shaped["steps_to_threshold"], sparse["steps_to_threshold"]
+    if a is not None and (b is None or a < b):
+        verdict = "shaping sped learning up here"
+    elif b is not None and (a is None or b < a):
+        verdict = "shaping did not help here"
+    elif shaped["final_success"] > sparse["final_success"]:
+        verdict = "neither reached the threshold; the shaped run ended ahead"
+    elif shaped["final_success"] < sparse["final_success"]:
+        verdict = "neither reached the threshold; the sparse run ended ahead"
+    else:
+        verdict = "no difference at this budget"
+    return [
+        f"With the staged potential SAC {reached(shaped)}; with the sparse reward alone it "
+        f"{reached(sparse)}: {verdict}.",
+        "One seed and a small budget: an illustration, not a measurement (see "
+        "benchmarks/sample_efficiency.py for seeds and bands).",
+    ]

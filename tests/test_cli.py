@@ -19,10 +19,14 @@ from prm_gym.cli import main
 from prm_gym.core import StepContext
 from prm_gym.demo import (
     DEFAULT_NOISE_LEVELS,
+    RL_VARIANTS,
     SETUPS,
     demo_records,
     format_demo_table,
+    format_rl_table,
     interpret_demo,
+    interpret_rl,
+    rl_rows,
     summarize_records,
 )
 from prm_gym.envs.math import NoiseLevel, NoisySolver, corrupt_answer, corrupt_arithmetic
@@ -327,7 +331,7 @@ def test_demo_is_deterministic() -> None:
 def test_demo_command_prints_table_and_interpretation(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["demo", "--episodes", "30", "--quiet"]) == 0
+    assert main(["demo", "--episodes", "30", "--quiet", "--no-rl"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""  # --quiet: no progress bar
     out = captured.out
@@ -347,7 +351,7 @@ def test_table_and_interpretation_follow_the_numbers(records: list[Any]) -> None
 
 
 def test_demo_progress_bar_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--episodes", "2"]) == 0
+    assert main(["demo", "--episodes", "2", "--no-rl"]) == 0
     assert "demo episodes" in capsys.readouterr().err
 
 
@@ -355,3 +359,42 @@ def test_demo_progress_bar_on_stderr(capsys: pytest.CaptureFixture[str]) -> None
 def test_demo_rejects_bad_arguments(bad: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", *bad]) == 2
     assert "prm-gym demo: error" in capsys.readouterr().err
+
+
+def test_demo_quick_runs_the_math_table_with_30_episodes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--quick", "--quiet", "--no-rl"]) == 0
+    out = capsys.readouterr().out
+    assert "30 episodes per noise level" in out
+    assert "Reach-v0" not in out  # --no-rl
+
+
+def test_demo_rl_section_runs_with_a_tiny_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["demo", "--episodes", "2", "--quiet", "--rl-steps", "80", "--rl-eval-episodes", "1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "prm/Reach-v0" in out
+    for label, _ in RL_VARIANTS:
+        assert label in out
+    assert any(line.startswith("* With the staged potential") for line in out.splitlines())
+
+
+def test_rl_rows_have_both_variants_on_the_same_steps() -> None:
+    rows = rl_rows(total_timesteps=40, eval_every=20, eval_episodes=1)
+    assert [r["shaping"] for r in rows] == [shaping for _, shaping in RL_VARIANTS]
+    assert rows[0]["steps"] == rows[1]["steps"] == [0, 20, 40]
+    for r in rows:
+        assert all(0.0 <= x <= 1.0 for x in r["success_rate"])
+        assert r["final_success"] == r["success_rate"][-1]
+    table = format_rl_table(rows)
+    assert "staged potential" in table and "sparse (no shaping)" in table
+    text = " ".join(interpret_rl(rows))
+    assert f"{rows[0]['final_success']:.2f}" in text or "reaches" in text
+
+
+@pytest.mark.slow
+def test_rl_section_shaped_reach_reaches_80_percent() -> None:
+    rows = rl_rows(total_timesteps=6_000, seed=0, eval_every=1_000, eval_episodes=20)
+    shaped = next(r for r in rows if r["shaping"] == "potential")
+    assert shaped["steps_to_threshold"] is not None, shaped["success_rate"]

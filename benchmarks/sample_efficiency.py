@@ -1,0 +1,349 @@
+"""Sample efficiency of SAC on prm/Push-v0: sparse reward, + HER, + staged or learned potential.
+
+Four variants, ``--seeds`` seeds each (default 3), every run with the same SAC settings
+(:data:`SHARED`: n_envs, train_freq, gradient_steps, learning_starts, network, learning rate,
+batch size, γ) and the same env-step budget:
+
+(a) sparse      the env's own reward (−1 per step away from the goal), no shaping;
+(b) sparse+HER  the same with hindsight experience replay (future strategy, 4 goals);
+(c) staged      + PotentialShaping with the hand-written StagedPotential (scale 10);
+(d) learned     + PotentialShaping with a LearnedProgressPotential (scale 10) fitted per seed
+                on scripted-expert demos (:meth:`LearnedProgressPotential.from_experts`).
+
+Without ``--steps`` the per-run budget is computed: one short calibration run (sparse+HER, the
+slowest variant because of goal relabelling) measures training env-steps/s, one untrained
+evaluation measures the cost of an evaluation point, one potential fit measures its cost, and
+the budget is the largest that fits ``--minutes`` (default 60) for all runs. It is printed.
+
+Prints, per variant, the env steps to reach 80% success (mean over seeds; seeds that never
+reach it count as the budget and the mean is shown as a lower bound "≥") and the ratio to
+sparse+HER; writes one CSV per run and a PNG of success rate against env steps (mean ± min/max
+band over seeds) to ``--out``.
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/sample_efficiency.py                 # ≈ 1 hour on 2 cores
+    PYTHONPATH=. python benchmarks/sample_efficiency.py --quick         # 1 seed, ≈ 3 minutes
+    PYTHONPATH=. python benchmarks/sample_efficiency.py --steps 2000 --seeds 1   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+
+import prm_gym
+from prm_gym.agents.curves import LearningCurve
+from prm_gym.agents.sb3 import EVAL_SEED_OFFSET, evaluate, train
+from prm_gym.rewards.progress import LearnedProgressPotential
+
+ENV_ID = "prm/Push-v0"
+THRESHOLD = 0.8
+SHAPING_SCALE = 10.0
+#: Evaluation points per run (plus the one at step 0).
+EVAL_POINTS = 20
+EVAL_EPISODES = 20
+#: SAC settings shared by every variant and seed.
+SHARED: dict[str, Any] = {
+    "algo": "sac",
+    "n_envs": 4,
+    "train_freq": 1,
+    "gradient_steps": 2,
+    "learning_starts": 1_000,
+    "gamma": 0.95,
+    "algo_kwargs": {
+        "policy_kwargs": {"net_arch": [128, 128]},
+        "learning_rate": 1e-3,
+        "batch_size": 256,
+    },
+}
+#: label -> (shaping, her)
+VARIANTS: dict[str, tuple[str, bool]] = {
+    "sparse": ("none", False),
+    "sparse+HER": ("none", True),
+    "staged potential": ("potential", False),
+    "learned potential": ("learned", False),
+}
+BASELINE = "sparse+HER"
+
+
+@dataclass
+class Calibration:
+    train_steps_per_s: float
+    eval_s: float
+    fit_s: float
+    budget: int
+
+
+@dataclass
+class VariantResult:
+    label: str
+    curves: list[LearningCurve] = field(default_factory=list)
+
+    def steps_to(self, budget: int) -> tuple[float, int]:
+        """(mean steps to THRESHOLD with unreached seeds counted as ``budget``, seeds reached)."""
+        hits = [c.steps_to(THRESHOLD) for c in self.curves]
+        reached = sum(h is not None for h in hits)
+        return float(np.mean([budget if h is None else h for h in hits])), reached
+
+
+def fit_learned(seed: int) -> LearnedProgressPotential:
+    return LearnedProgressPotential.from_experts(
+        ENV_ID, seed=seed, scale=SHAPING_SCALE, progress=False
+    )
+
+
+def run_one(
+    label: str,
+    seed: int,
+    budget: int,
+    out: Path,
+    potentials: dict[int, LearnedProgressPotential],
+    progress: bool,
+    eval_episodes: int = EVAL_EPISODES,
+) -> LearningCurve:
+    shaping, her = VARIANTS[label]
+    potential = None
+    if shaping == "learned":
+        if seed not in potentials:
+            potentials[seed] = fit_learned(seed)
+        potential = potentials[seed]
+    eval_every = max(int(SHARED["n_envs"]), budget // EVAL_POINTS)
+    slug = label.replace("+", "_").replace(" ", "_")
+    return train(
+        ENV_ID,
+        shaping=shaping,
+        her=her,
+        potential=potential,
+        shaping_scale=SHAPING_SCALE,
+        total_timesteps=budget,
+        seed=seed,
+        eval_every=eval_every,
+        eval_episodes=eval_episodes,
+        progress_bar=progress,
+        log_path=out / f"{slug}_seed{seed}.csv",
+        torch_threads=1,
+        **SHARED,
+    )
+
+
+def calibrate(
+    minutes: float,
+    n_runs: int,
+    n_seeds: int,
+    calib_steps: int,
+    potentials: dict[int, LearnedProgressPotential],
+) -> Calibration:
+    """Measure training speed, evaluation and fit cost; return the budget that fits ``minutes``."""
+    t0 = time.perf_counter()
+    potentials[0] = fit_learned(0)
+    fit_s = time.perf_counter() - t0
+
+    from stable_baselines3 import SAC
+
+    env = gym.make(ENV_ID)
+    model = SAC("MultiInputPolicy", env, policy_kwargs=SHARED["algo_kwargs"]["policy_kwargs"])
+    start = time.perf_counter()
+    evaluate(model, env, EVAL_EPISODES, seed=EVAL_SEED_OFFSET)
+    eval_s = time.perf_counter() - start  # an untrained policy runs full-length episodes: upper
+    env.close()  # bound
+
+    # Learning from the start of the calibration run, so its speed is the training speed.
+    settings = {**SHARED, "learning_starts": min(200, calib_steps // 4)}
+    curve = train(
+        ENV_ID,
+        her=True,
+        total_timesteps=calib_steps,
+        seed=0,
+        eval_every=calib_steps,
+        eval_episodes=1,
+        progress_bar=False,
+        torch_threads=1,
+        **settings,
+    )
+    wall = float(curve.config["wall_time_s"])
+    sps = calib_steps / max(wall, 1e-6)
+
+    # per run: budget / sps + (EVAL_POINTS + 1) evaluations; learned potential: one fit per seed
+    # (seed 0's fit is done already).
+    available = 60.0 * minutes - (time.perf_counter() - t0)
+    available -= fit_s * (n_seeds - 1) + n_runs * (EVAL_POINTS + 2) * eval_s
+    unit = int(SHARED["n_envs"]) * EVAL_POINTS
+    budget = max(unit, int(available / n_runs * sps) // unit * unit)
+    return Calibration(sps, eval_s, fit_s, budget)
+
+
+def mean_band(
+    curves: Sequence[LearningCurve],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, mean, min, max) of the success rate over seeds, on the first curve's steps."""
+    steps = np.asarray(curves[0].steps, dtype=float)
+    rates = np.stack([np.interp(steps, c.steps, c.success_rate) for c in curves])
+    return steps, rates.mean(axis=0), rates.min(axis=0), rates.max(axis=0)
+
+
+def plot(results: Sequence[VariantResult], path: Path, title: str) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for r in results:
+        steps, mean, lo, hi = mean_band(r.curves)
+        (line,) = ax.plot(steps, mean, marker="o", markersize=3, label=r.label)
+        if len(r.curves) > 1:
+            ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.axhline(THRESHOLD, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title)
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def report(results: Sequence[VariantResult], budget: int) -> list[str]:
+    """The summary table: steps to THRESHOLD per variant and the ratio to sparse+HER."""
+    stats = {r.label: r.steps_to(budget) for r in results}
+    n = {r.label: len(r.curves) for r in results}
+    base_mean, base_reached = stats[BASELINE]
+    base_censored = base_reached < n[BASELINE]
+    pct = f"{THRESHOLD:.0%}"
+    header = (
+        f"{'variant':<20} {'steps to ' + pct:>16} {'seeds reached':>14} "
+        f"{'ratio to ' + BASELINE:>20} {'final success':>14}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in results:
+        mean, reached = stats[r.label]
+        censored = reached < n[r.label]
+        steps_txt = f"{'≥ ' if censored else ''}{mean:,.0f}" if reached else "not reached"
+        ratio = mean / base_mean if base_mean > 0 else math.nan
+        if r.label == BASELINE:
+            ratio_txt = "1.00"
+        elif censored and base_censored:
+            ratio_txt = "n/a (both censored)"
+        elif censored:
+            ratio_txt = f"≥ {ratio:.2f}"
+        elif base_censored:
+            ratio_txt = f"≤ {ratio:.2f}"
+        else:
+            ratio_txt = f"{ratio:.2f}"
+        final = np.mean([c.success_rate[-1] for c in r.curves])
+        lines.append(
+            f"{r.label:<20} {steps_txt:>16} {f'{reached}/{n[r.label]}':>14} "
+            f"{ratio_txt:>20} {final:>14.2f}"
+        )
+    lines.append(
+        f"steps to {pct}: first evaluation with success ≥ {pct}, mean over seeds; a seed that "
+        f"never reaches it counts as the budget ({budget:,}), making the mean a lower bound (≥). "
+        f"ratio < 1: fewer env steps than {BASELINE}."
+    )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per variant (3)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="env steps per run (default: computed)"
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=60.0, help="wall-clock target for the computed budget"
+    )
+    parser.add_argument(
+        "--calib-steps", type=int, default=3_000, help="env steps of the calibration run"
+    )
+    parser.add_argument("--quick", action="store_true", help="1 seed, a ≈ 3-minute budget")
+    parser.add_argument(
+        "--out", type=Path, default=Path("benchmarks/out/sample_efficiency"), help="output dir"
+    )
+    parser.add_argument("--progress", action="store_true", help="tqdm bars on stderr")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds = 1
+        args.minutes = 3.0
+        args.calib_steps = min(args.calib_steps, 1_200)
+    if args.seeds < 1:
+        parser.error("--seeds must be >= 1")
+    if args.steps is not None and args.steps < 1:
+        parser.error("--steps must be >= 1")
+    th.set_num_threads(1)
+    seeds = list(range(args.seeds))
+    n_runs = len(VARIANTS) * len(seeds)
+    potentials: dict[int, LearnedProgressPotential] = {}
+
+    print(
+        f"SAC sample efficiency on {ENV_ID} — prm_gym {prm_gym.__version__}, torch "
+        f"{th.__version__}, Python {platform.python_version()}, {platform.machine()}, "
+        f"{os.cpu_count()} CPU(s), 1 torch thread"
+    )
+    print(f"shared settings: {SHARED}")
+    print(f"variants: {', '.join(VARIANTS)}; seeds {seeds}; shaping scale {SHAPING_SCALE:g}")
+    total_start = time.perf_counter()
+    if args.steps is None:
+        cal = calibrate(args.minutes, n_runs, len(seeds), args.calib_steps, potentials)
+        budget = cal.budget
+        print(
+            f"calibration: {cal.train_steps_per_s:,.0f} training env steps/s (sparse+HER, "
+            f"{args.calib_steps:,} steps), {cal.eval_s:.2f} s per evaluation of "
+            f"{EVAL_EPISODES} episodes, {cal.fit_s:.1f} s per learned-potential fit"
+        )
+        print(
+            f"budget: {budget:,} env steps per run x {n_runs} runs to fit {args.minutes:g} minutes"
+        )
+    else:
+        budget = args.steps
+        print(f"budget: {budget:,} env steps per run x {n_runs} runs (--steps)")
+    print(
+        f"evaluation: {EVAL_EPISODES} deterministic episodes every "
+        f"{max(int(SHARED['n_envs']), budget // EVAL_POINTS):,} env steps\n",
+        flush=True,
+    )
+
+    results = [VariantResult(label) for label in VARIANTS]
+    for seed in seeds:
+        for r in results:
+            start = time.perf_counter()
+            curve = run_one(r.label, seed, budget, args.out, potentials, args.progress)
+            r.curves.append(curve)
+            hit = curve.steps_to(THRESHOLD)
+            print(
+                f"  {r.label:<18} seed {seed}: final success {curve.success_rate[-1]:.2f}, "
+                f"{THRESHOLD:.0%} at {'—' if hit is None else f'{hit:,}'}, "
+                f"{time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
+
+    print()
+    for text in report(results, budget):
+        print(text)
+    png = plot(
+        results,
+        args.out / "success_vs_steps.png",
+        f"SAC on {ENV_ID}: success rate, mean and min–max over {len(seeds)} seed(s)",
+    )
+    print(
+        f"\nCSV per run and {png} written to {args.out}/; total "
+        f"{(time.perf_counter() - total_start) / 60:.1f} min"
+    )
+
+
+if __name__ == "__main__":
+    main()
