@@ -303,6 +303,20 @@ def _build_backend(args: argparse.Namespace) -> Any:
     return TransformersBackend(args.model)
 
 
+def _load_backend(args: argparse.Namespace, err: TextIO) -> Any:
+    """The backend ``--backend``/``--model`` name, or ``None`` after explaining the failure."""
+    try:
+        return _build_backend(args)
+    except (ImportError, OSError, ValueError) as exc:
+        err.write(
+            f"prm-gym: error: could not load the {args.backend} backend for {args.model!r} "
+            f"({type(exc).__name__}: {exc}). For --backend transformers pass a local model "
+            "directory (save_pretrained output); install the extra it needs ([llm], [vllm] or "
+            "[openai]).\n"
+        )
+        return None
+
+
 def _cmd_rollout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Roll out an LLM on a text env and write one JSON line per trajectory."""
     import json
@@ -316,15 +330,8 @@ def _cmd_rollout(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if env_id not in gym.registry:
         err.write(_unknown_env_message(env_id) + "\n")
         return 2
-    try:
-        backend = _build_backend(args)
-    except (ImportError, OSError, ValueError) as exc:
-        err.write(
-            f"prm-gym: error: could not load the {args.backend} backend for {args.model!r} "
-            f"({type(exc).__name__}: {exc}). For --backend transformers pass a local model "
-            "directory (save_pretrained output); install the extra it needs ([llm], [vllm] or "
-            "[openai]).\n"
-        )
+    backend = _load_backend(args, err)
+    if backend is None:
         return 2
     envs: Any = gym.make_vec(env_id, num_envs=args.num_envs, vectorization_mode="sync")
     factory = DEFAULT_SCORERS.get(env_id)
@@ -362,13 +369,8 @@ def _cmd_reward_code(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if env_id not in gym.registry:
         err.write(_unknown_env_message(env_id) + "\n")
         return 2
-    try:
-        backend = _build_backend(args)
-    except (ImportError, OSError, ValueError) as exc:
-        err.write(
-            f"prm-gym: error: could not load the {args.backend} backend for {args.model!r} "
-            f"({type(exc).__name__}: {exc}).\n"
-        )
+    backend = _load_backend(args, err)
+    if backend is None:
         return 2
     evaluate = None
     if args.evaluator == "sb3":
