@@ -36,7 +36,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch as th
 from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -47,6 +46,7 @@ from stable_baselines3.her import HerReplayBuffer
 
 from prm_gym.agents.curves import LearningCurve
 from prm_gym.core.scorer import Potential
+from prm_gym.core.threads import torch_threads as scoped_torch_threads
 from prm_gym.wrappers import PotentialShaping
 
 __all__ = ["ALGOS", "SHAPINGS", "LearningCurve", "SuccessCurveCallback", "evaluate", "train"]
@@ -410,16 +410,13 @@ def train(
         log_path=log_path,
     )
     start = time.perf_counter()
-    threads_before = th.get_num_threads()
     try:
-        if torch_threads is not None:
-            th.set_num_threads(torch_threads)
-        model = ALGOS[algo](policy, vec_env, **kwargs)
-        model.learn(total_timesteps=total_timesteps, callback=callback)
-        if model_path is not None:
-            model.save(Path(model_path))
+        with scoped_torch_threads(torch_threads):
+            model = ALGOS[algo](policy, vec_env, **kwargs)
+            model.learn(total_timesteps=total_timesteps, callback=callback)
+            if model_path is not None:
+                model.save(Path(model_path))
     finally:
-        th.set_num_threads(threads_before)
         vec_env.close()
         eval_env.close()
     config["wall_time_s"] = round(time.perf_counter() - start, 3)

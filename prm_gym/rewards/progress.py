@@ -32,15 +32,16 @@ calls Φ once per env step. torch is imported only by :meth:`LearnedProgressPote
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+from prm_gym.core.threads import torch_threads
 
 if TYPE_CHECKING:
     import torch
@@ -138,19 +139,6 @@ def _demo_inputs(demo: Mapping[str, Any]) -> FloatArray:
     if all(k in demo for k in GOAL_KEYS):
         return flatten_observation({k: demo[k] for k in GOAL_KEYS})
     return flatten_observation(demo["observation"])
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run with ``n`` torch threads and restore the caller's setting afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class LearnedProgressPotential:
@@ -437,7 +425,7 @@ class LearnedProgressPotential:
         import torch
         from tqdm.auto import tqdm
 
-        with _torch_threads(1), torch.random.fork_rng(devices=[]):
+        with torch_threads(1), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = _mlp(inputs.shape[1], hidden)
             x = torch.as_tensor((inputs - mean) / std, dtype=torch.float32)

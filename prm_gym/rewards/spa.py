@@ -45,16 +45,16 @@ torch (and transformers) are imported only when a model is trained or built.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from prm_gym.core.scorer import StepContext
+from prm_gym.core.threads import torch_threads
 
 if TYPE_CHECKING:
     import torch
@@ -88,18 +88,6 @@ def transition_features(previous_obs: Any, obs: Any) -> FloatArray:
     """Default step features: ``[x_t, x_t − x_{t−1}]`` with x the flattened observation."""
     x, prev = flatten_obs(obs), flatten_obs(previous_obs)
     return np.concatenate([x, x - prev])
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class ProgressEstimator(ABC):
@@ -239,7 +227,7 @@ class VectorProgressEstimator(ProgressEstimator):
             mask[i, : len(a)] = 1.0
         y = np.asarray(outcomes, dtype=np.float32)
         history: list[float] = []
-        with _torch_threads(1), torch.random.fork_rng(devices=[]):
+        with torch_threads(1), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = _mlp(dim, self.hidden)
             opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
