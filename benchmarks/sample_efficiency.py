@@ -30,7 +30,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import math
+import multiprocessing
 import os
 import platform
 import time
@@ -144,8 +146,15 @@ def calibrate(
     n_seeds: int,
     calib_steps: int,
     potentials: dict[int, LearnedProgressPotential],
+    jobs: int = 1,
 ) -> Calibration:
-    """Measure training speed, evaluation and fit cost; return the budget that fits ``minutes``."""
+    """Measure training speed, evaluation and fit cost; return the budget that fits ``minutes``.
+
+    The runs are spread over ``jobs`` processes (one torch thread each), so the wall-clock time
+    available to each run is ``jobs`` times the per-run share of ``minutes``. The calibration
+    itself runs in one process while the others idle, so on a machine with fewer free cores than
+    ``jobs`` the budget is too large and the benchmark overruns ``minutes``.
+    """
     t0 = time.perf_counter()
     potentials[0] = fit_learned(0)
     fit_s = time.perf_counter() - t0
@@ -178,9 +187,9 @@ def calibrate(
     # per run: budget / sps + (EVAL_POINTS + 1) evaluations; learned potential: one fit per seed
     # (seed 0's fit is done already).
     available = 60.0 * minutes - (time.perf_counter() - t0)
-    available -= fit_s * (n_seeds - 1) + n_runs * (EVAL_POINTS + 2) * eval_s
+    available -= (fit_s * (n_seeds - 1) + n_runs * (EVAL_POINTS + 2) * eval_s) / jobs
     unit = int(SHARED["n_envs"]) * EVAL_POINTS
-    budget = max(unit, int(available / n_runs * sps) // unit * unit)
+    budget = max(unit, int(available * jobs / n_runs * sps) // unit * unit)
     return Calibration(sps, eval_s, fit_s, budget)
 
 
@@ -258,6 +267,29 @@ def report(results: Sequence[VariantResult], budget: int) -> list[str]:
     return lines
 
 
+def _timed_run(
+    label: str, seed: int, budget: int, out: Path, progress: bool
+) -> tuple[LearningCurve, float]:
+    """One run in this process (a worker process with ``--jobs`` > 1): (curve, wall seconds)."""
+    th.set_num_threads(1)
+    start = time.perf_counter()
+    curve = run_one(label, seed, budget, out, _POTENTIALS, progress)
+    return curve, time.perf_counter() - start
+
+
+_POTENTIALS: dict[int, LearnedProgressPotential] = {}
+"""Learned potentials fitted in this process, per seed (each worker process fits its own)."""
+
+
+def _print_run(label: str, seed: int, curve: LearningCurve, seconds: float) -> None:
+    hit = curve.steps_to(THRESHOLD)
+    print(
+        f"  {label:<18} seed {seed}: final success {curve.success_rate[-1]:.2f}, "
+        f"{THRESHOLD:.0%} at {'—' if hit is None else f'{hit:,}'}, {seconds:.0f} s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per variant (3)")
@@ -274,6 +306,13 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/out/sample_efficiency"), help="output dir"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="runs trained at once, one process and one torch thread each (default: 2 or the "
+        "number of CPUs if fewer)",
+    )
     parser.add_argument("--progress", action="store_true", help="tqdm bars on stderr")
     args = parser.parse_args()
     if args.quick:
@@ -284,21 +323,25 @@ def main() -> None:
         parser.error("--seeds must be >= 1")
     if args.steps is not None and args.steps < 1:
         parser.error("--steps must be >= 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
     th.set_num_threads(1)
     seeds = list(range(args.seeds))
     n_runs = len(VARIANTS) * len(seeds)
-    potentials: dict[int, LearnedProgressPotential] = {}
+    potentials = _POTENTIALS  # calibration's fit for seed 0 is reused by in-process runs
 
     print(
         f"SAC sample efficiency on {ENV_ID} — prm_gym {prm_gym.__version__}, torch "
         f"{th.__version__}, Python {platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} CPU(s), 1 torch thread"
+        f"{os.cpu_count()} CPU(s), {args.jobs} run(s) at once, 1 torch thread each"
     )
     print(f"shared settings: {SHARED}")
     print(f"variants: {', '.join(VARIANTS)}; seeds {seeds}; shaping scale {SHAPING_SCALE:g}")
     total_start = time.perf_counter()
     if args.steps is None:
-        cal = calibrate(args.minutes, n_runs, len(seeds), args.calib_steps, potentials)
+        cal = calibrate(
+            args.minutes, n_runs, len(seeds), args.calib_steps, potentials, jobs=args.jobs
+        )
         budget = cal.budget
         print(
             f"calibration: {cal.train_steps_per_s:,.0f} training env steps/s (sparse+HER, "
@@ -317,25 +360,35 @@ def main() -> None:
         flush=True,
     )
 
-    results = [VariantResult(label) for label in VARIANTS]
-    for seed in seeds:
-        for r in results:
-            start = time.perf_counter()
-            curve = run_one(r.label, seed, budget, args.out, potentials, args.progress)
-            r.curves.append(curve)
-            hit = curve.steps_to(THRESHOLD)
-            print(
-                f"  {r.label:<18} seed {seed}: final success {curve.success_rate[-1]:.2f}, "
-                f"{THRESHOLD:.0%} at {'—' if hit is None else f'{hit:,}'}, "
-                f"{time.perf_counter() - start:.0f} s",
-                flush=True,
-            )
+    results = {label: VariantResult(label) for label in VARIANTS}
+    # Seed-major order, so that with several jobs the seeds of one variant do not all run at once
+    # and an interrupted benchmark still has every variant for the first seeds.
+    tasks = [(label, seed) for seed in seeds for label in VARIANTS]
+    runs: dict[tuple[str, int], tuple[LearningCurve, float]] = {}
+    if args.jobs == 1:
+        for label, seed in tasks:
+            runs[(label, seed)] = _timed_run(label, seed, budget, args.out, args.progress)
+            _print_run(label, seed, *runs[(label, seed)])
+    else:
+        # "spawn": fresh interpreters, no fork of a process holding torch/MuJoCo state.
+        ctx = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
+            futures = {
+                pool.submit(_timed_run, label, seed, budget, args.out, False): (label, seed)
+                for label, seed in tasks
+            }
+            for future in concurrent.futures.as_completed(futures):
+                label, seed = futures[future]
+                runs[(label, seed)] = future.result()
+                _print_run(label, seed, *runs[(label, seed)])
+    for label, seed in tasks:
+        results[label].curves.append(runs[(label, seed)][0])
 
     print()
-    for text in report(results, budget):
+    for text in report(list(results.values()), budget):
         print(text)
     png = plot(
-        results,
+        list(results.values()),
         args.out / "success_vs_steps.png",
         f"SAC on {ENV_ID}: success rate, mean and min–max over {len(seeds)} seed(s)",
     )
