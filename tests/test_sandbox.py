@@ -1,4 +1,5 @@
-"""prm_gym.sandbox: limits really apply in the child, results, warm == cold, cleanup.
+"""prm_gym.sandbox: limits really apply in the child, results, warm == cold (also on a reused
+worker), cleanup. Worker reuse and replacement: ``test_sandbox_pool.py``.
 
 Dangerous payloads (fork bomb, 10 GB, 1 GB write, 100 MB of output) run only after
 ``test_limits_apply_in_the_child`` style probes pass (the ``verified`` fixture), are bounded
@@ -180,12 +181,19 @@ def test_warm_and_cold_results_are_identical(box: Sandbox) -> None:
         ("import sys\nsys.exit(1)", ["assert True"]),
         ("x = [0] * 10**9", ["assert x"]),
         ("while True:\n    pass", ["assert True"]),
+        # Changes that must not reach the next job on a reused worker.
+        (
+            "import builtins, os\nopen('f.txt', 'w').write('x')\nos.environ['X'] = '1'\n"
+            "builtins.abs = None",
+            ["assert os.listdir('.') == ['f.txt']", "assert 'X' in os.environ"],
+        ),
     ]
     with Sandbox(pool_size=0, limits=box.limits) as cold:
         for code, tests in cases:
-            warm_result = box.run_tests(code, tests, timeout=1.0)
             cold_result = cold.run_tests(code, tests, timeout=1.0)
-            assert warm_result == cold_result
+            for _ in range(2):  # a pre-started worker, then (after a clean end) the same one
+                assert box.run_tests(code, tests, timeout=1.0) == cold_result
+    assert box.stats.reused > 0
 
 
 def test_pool_replaces_dead_workers(box: Sandbox) -> None:
@@ -194,7 +202,7 @@ def test_pool_replaces_dead_workers(box: Sandbox) -> None:
     time.sleep(0.3)
     with box._lock:
         for worker in box._ready:
-            box._server_box[0].kill(worker.job_id)  # type: ignore[union-attr]
+            box._server_box[0].kill(worker.worker_id)  # type: ignore[union-attr]
     time.sleep(0.1)
     result = box.run_tests(ADD, ["assert add(1, 1) == 2"])
     assert result.passed

@@ -1,7 +1,7 @@
 """Isolated execution of untrusted Python (Code-v0 submissions, LLM-written reward code).
 
 ``run_tests(code, tests)`` runs ``code`` and then each test statement in one fresh,
-unprivileged, resource-limited interpreter and returns an :class:`ExecutionResult` with
+unprivileged, resource-limited interpreter process and returns an :class:`ExecutionResult` with
 per-test results, capped stdout/stderr and a ``status`` (``"ok"``, ``"timeout"``,
 ``"memory"``, ``"syntax_error"``, ``"output_limit"``, ... see :data:`STATUSES`).
 :class:`Sandbox` is the same with a pool of warm workers you own (``close()`` it).
@@ -11,30 +11,44 @@ How it runs code
 A fork server (``python -I`` with a minimal environment) unshares an empty network namespace and
 a private mount namespace in which ``/var/tmp``, ``/dev/shm``, ``/run/lock`` and
 :attr:`SandboxConfig.hidden_paths` (by default this package's folder, which holds reference
-solutions and tests) are covered by empty read-only mounts. For each worker it clones a process
-into new pid, mount, IPC and UTS namespaces: that process (pid 1 there, trusted) mounts a
-private size-limited tmpfs on ``/tmp`` and a fresh ``/proc``, and forks the runner. The runner
-sets ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE`` and
-``RLIMIT_CORE = 0``, clears its environment, changes to an empty work dir in its private
-``/tmp``, drops every group and switches to the unprivileged uid/gid (65534 by default: root
-ignores ``RLIMIT_NPROC``), says it is ready and waits. ``pool_size`` such workers wait ahead of
-time. A job is sent over stdin; the runner executes it and streams one JSON event per test over
-a pipe; stdout and stderr are read in chunks, kept up to a cap, and the worker is killed if they
-keep flooding. After every job, whatever happened, the worker's process group is killed by its
-parent (the fork server, so no recycled pid is ever signalled) and the end of the namespace's
-pid 1 makes the kernel kill everything left in it. A worker never runs a second job.
+solutions and tests) are covered by empty read-only mounts. For each worker it clones an init
+process into new pid, mount, IPC and UTS namespaces: init (pid 1 there, trusted, not dumpable)
+mounts a private size-limited tmpfs on ``/tmp`` and a fresh ``/proc``, makes an empty work dir,
+clears the environment, and then serves jobs one at a time, each in a **fresh job process**
+forked from it ahead of the job: the job process drops every group and switches to the
+unprivileged uid/gid (65534 by default: root ignores ``RLIMIT_NPROC``), reads its job, sets
+``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE`` and
+``RLIMIT_CORE = 0`` (from this call's limits), runs the code and streams one JSON event per
+test over a pipe; stdout and stderr are read in chunks, kept up to a cap, and the worker is
+killed if they keep flooding. When the job process exits, init reaps it and returns the
+worker to the state of a fresh one: no process of the job left (it checks, as their reaper),
+``/tmp`` emptied with a new work dir, a new IPC namespace. A worker is **reused** only after a
+normal end (the code ran to its end by itself: status ``ok``, ``syntax_error`` or
+``runtime_error``) that init reports clean. After anything else (timeout, crash, a limit hit,
+``sys.exit``, a process left running, an output flood) the worker is killed by its parent
+(the fork server, so no recycled pid is ever signalled), the end of the namespace's pid 1 makes
+the kernel kill everything left in it, and a new worker replaces it in the background.
+``pool_size`` workers are kept (``Sandbox.stats`` counts starts, retirements and reuses).
 
-Guarantees (verified by ``tests/test_sandbox.py`` on a root Linux host)
-----------------------------------------------------------------------
+Guarantees
+----------
+Verified on a root Linux host by ``tests/test_sandbox.py`` and ``tests/test_sandbox_pool.py``.
+
 * The code cannot see the host's environment variables, processes or network (connecting
   to ``127.0.0.1`` fails: the namespace has no usable interface), cannot signal or trace
   host processes, cannot write or delete outside its private tmpfs (files it writes vanish
-  with it), and cannot outlive its job.
+  with its job), and cannot outlive its job: what it leaves running is killed as soon as its
+  job process exits (a job that says it is done and keeps running is killed at most
+  ``0.5 s`` after its ``timeout``).
+* Nothing one job does reaches the next job on the same worker: each runs in a fresh
+  process forked from the same clean init (modules, builtins, globals, environment, cwd,
+  umask, rlimits), with an empty work dir and ``/tmp``, a new IPC namespace and, with a pid
+  namespace, the same pid.
 * Runaway code ends within the wall-clock ``timeout`` (plus a few ms), memory within
   ``memory_mb`` (``MemoryError``), forks within ``max_processes``, files within
   ``max_file_mb`` (and ``tmpfs_mb`` in total), output within ``output_flood_bytes``.
-* Results are a deterministic function of (code, tests, limits): identical from a warm or a
-  cold worker (only ``duration`` and ``warm`` differ).
+* Results are a deterministic function of (code, tests, limits): identical from a fresh, a
+  pre-started or a reused worker (only ``duration`` and ``warm`` differ).
 
 Limits and fallbacks
 --------------------
@@ -42,11 +56,13 @@ Limits and fallbacks
   ``CAP_SETUID``). Where ``unshare`` fails (e.g. an unprivileged user without user
   namespaces, or a container that forbids it) the worker falls back and records it:
   ``network_isolated``, ``filesystem_isolated`` and ``pid_isolated`` are ``False`` in the
-  result; the code then works in a private temp dir the host removes afterwards, and can reach
-  the network and world-writable directories. Without root there is no uid switch
+  result; the code then works in a private temp dir the host removes with the worker, and can
+  reach the network and world-writable directories (the work dir is emptied between jobs; other
+  places it wrote to are not). Without root there is no uid switch
   (``privileges_dropped=False``) and ``RLIMIT_NPROC`` is set above the user's current count.
 * ``RLIMIT_NPROC`` counts every process of the sandbox uid on the machine: sandboxes sharing a
-  uid share it (set distinct ``SandboxConfig.uid`` values to separate them).
+  uid share it, and each idle worker's waiting job process counts (set distinct
+  ``SandboxConfig.uid`` values to separate sandboxes).
 * The workers of one fork server share its (empty) network namespace: two jobs running at the
   same time could talk over an abstract Unix socket; neither can reach the host's network.
 * Per-worker pid namespaces use a raw ``clone`` (x86_64 and aarch64); elsewhere workers are
@@ -75,12 +91,13 @@ from prm_gym.sandbox.config import (
     default_hidden_paths,
     default_python,
 )
-from prm_gym.sandbox.pool import Sandbox, SandboxError
+from prm_gym.sandbox.pool import PoolStats, Sandbox, SandboxError
 from prm_gym.sandbox.results import STATUSES, ExecutionResult, TestResult
 
 __all__ = [
     "STATUSES",
     "ExecutionResult",
+    "PoolStats",
     "Sandbox",
     "SandboxConfig",
     "SandboxError",

@@ -66,15 +66,6 @@ class SandboxLimits:
         changes = {k: v for k, v in overrides.items() if v is not None}
         return replace(self, **changes) if changes else self
 
-    def to_worker(self) -> dict[str, Any]:
-        return {
-            "memory_mb": self.memory_mb,
-            "cpu_seconds": self.cpu_limit,
-            "max_processes": self.max_processes,
-            "max_file_mb": self.max_file_mb,
-            "max_open_files": self.max_open_files,
-        }
-
 
 def _world_traversable(path: Path) -> bool:
     """Whether a uid that is neither owner nor group can reach ``path`` (o+x on each dir)."""

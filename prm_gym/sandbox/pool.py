@@ -1,12 +1,17 @@
-"""The host side: a fork server, a pool of warm one-shot workers, and ``run_tests``."""
+"""The host side: a fork server, a pool of reusable workers, and ``run_tests``."""
 
 from __future__ import annotations
 
+import ast
 import collections
 import contextlib
+import fcntl
+import functools
 import itertools
 import json
+import math
 import os
+import select
 import selectors
 import shutil
 import socket
@@ -22,10 +27,18 @@ from typing import Any
 from prm_gym.sandbox.config import SandboxConfig, SandboxLimits
 from prm_gym.sandbox.results import ExecutionResult, build_result
 
-__all__ = ["Sandbox", "SandboxError"]
+__all__ = ["PoolStats", "Sandbox", "SandboxError"]
 
 _WORKER_SOURCE = (Path(__file__).parent / "_worker.py").read_text(encoding="utf-8")
 _EVENTS_CAP = 1 << 20  # bytes of worker events kept; more is a flood
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_EVENTS_POLL = 0.05  # seconds between reads of the event pipe while a job runs
+_SETTLE_WAIT = 0.5  # seconds to wait for a finishing worker before starting a new one
+_SWEEP_INTERVAL = 0.5  # seconds between checks for finishing workers past their deadline
+_CACHED_TEST_CHARS = 2000  # longer tests are parsed on each call, not kept
+# Results after which a worker is reused (if its init also reports it clean): the job process
+# ran the code to its end by itself. Anything else retires the worker.
+_NORMAL_ENDS = frozenset({"ok", "syntax_error", "runtime_error"})
 
 
 class SandboxError(RuntimeError):
@@ -34,19 +47,27 @@ class SandboxError(RuntimeError):
 
 @dataclass
 class _Worker:
-    """One pre-started runner, waiting for its single job."""
+    """One started worker: its init process waits for jobs on ``jobs`` and reports on
+    ``control``; the job's stdout, stderr and events arrive on three more pipes, and a byte on
+    ``done`` when the job process has written its last event."""
 
-    job_id: int
-    limits: SandboxLimits
-    stdin: int
+    worker_id: int
+    jobs: int
+    control: int
     stdout: int
     stderr: int
     events: int
+    done: int
     workdir: str | None = None
     ready: dict[str, Any] = field(default_factory=dict)
+    runs: int = 0  # jobs this worker has run
+    # Set while init has not yet reported the end of the last job (which said it was done):
+    # the time by which it must, else the worker is retired.
+    finishing: float | None = None
+    control_data: bytearray = field(default_factory=bytearray)
 
     def fds(self) -> tuple[int, ...]:
-        return (self.stdin, self.stdout, self.stderr, self.events)
+        return (self.jobs, self.control, self.stdout, self.stderr, self.events, self.done)
 
     def close(self) -> None:
         for fd in self.fds():
@@ -59,13 +80,66 @@ class _Worker:
             self.workdir = None
 
     def is_idle(self) -> bool:
-        """Still waiting: nothing (not even EOF) to read on its event pipe."""
-        sel = selectors.DefaultSelector()
-        try:
-            sel.register(self.events, selectors.EVENT_READ)
-            return not sel.select(0)
-        finally:
-            sel.close()
+        """Still waiting for a job: nothing (not even EOF) to read from its init."""
+        poller = select.poll()
+        poller.register(self.control, select.POLLIN)
+        return not poller.poll(0)
+
+    def read_end(self, timeout: float) -> dict[str, Any] | None:
+        """Init's report of the current job's end, waiting up to ``timeout`` seconds;
+        ``{}`` if init is gone, ``None`` if it has not reported yet."""
+        deadline = time.monotonic() + timeout
+        poller = select.poll()
+        poller.register(self.control, select.POLLIN)
+        while True:
+            end = _end_event(self.control_data)
+            if end is not None:
+                self.control_data.clear()
+                return end
+            remaining = max(0.0, deadline - time.monotonic())
+            if not poller.poll(math.ceil(remaining * 1000)):
+                return None
+            chunk = os.read(self.control, 1 << 16)
+            if not chunk:
+                return {}
+            self.control_data += chunk
+
+    def settle(self, timeout: float) -> bool | None:
+        """For a finishing worker: True once init reported a clean end (the pipes are then
+        emptied of anything written after the job's last event), False if it must be
+        retired, None if it has not reported within ``timeout``."""
+        end = self.read_end(timeout)
+        if end is None:
+            return None
+        if not _clean(end):
+            return False
+        for fd in (self.stdout, self.stderr, self.events, self.done):
+            _discard(fd)
+        self.finishing = None
+        return self.is_idle()  # else init died after its report
+
+
+def _clean(end: dict[str, Any]) -> bool:
+    """Init's report says: the job process exited with status 0 and nothing of it is left."""
+    return end.get("clean") is True and end.get("status") == 0
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """Counters of a :class:`Sandbox` since it was created.
+
+    Attributes:
+        workers_started: Workers started (pre-started for the pool, or on demand).
+        workers_retired: Workers killed: after an abnormal end (timeout, crash, limit,
+            process left running, output flood), found dead while waiting, or surplus.
+        executions: Calls to ``run_tests`` that ran.
+        reused: Executions run by a worker that had already finished an earlier job.
+    """
+
+    workers_started: int = 0
+    workers_retired: int = 0
+    executions: int = 0
+    reused: int = 0
 
 
 class _ForkServer:
@@ -109,37 +183,40 @@ class _ForkServer:
         with self.lock:
             socket.send_fds(self.sock, [data], fds or [])
 
-    def spawn(self, limits: SandboxLimits) -> _Worker:
-        pipes = [os.pipe() for _ in range(4)]  # stdin, stdout, stderr, events
-        child_ends = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
-        worker = _Worker(next(self.ids), limits, pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0])
+    def spawn(self) -> _Worker:
+        jobs, control, stdout, stderr, events, done = (os.pipe() for _ in range(6))
+        # The worker's fds 0-5: job pipe, stdout, stderr, event pipe, control pipe, done pipe.
+        child_ends = [jobs[0], stdout[1], stderr[1], events[1], control[1], done[1]]
+        worker = _Worker(
+            next(self.ids), jobs[1], control[0], stdout[0], stderr[0], events[0], done[0]
+        )
+        for fd in (worker.jobs, worker.stdout, worker.stderr, worker.events, worker.done):
+            os.set_blocking(fd, False)
+        with contextlib.suppress(OSError):  # else 64 KiB: a big job waits for the next read
+            fcntl.fcntl(worker.events, _F_SETPIPE_SZ, _EVENTS_CAP)
         workdir = "/nonexistent"
         if not self.private_tmp:
-            # Only where a private tmpfs cannot be mounted; removed after the job.
+            # Only where a private tmpfs cannot be mounted; removed with the worker.
             worker.workdir = workdir = tempfile.mkdtemp(prefix="prm_gym_sandbox_")
             if os.geteuid() == 0 and self.config.uid is not None:
                 os.chown(workdir, self.config.uid, self.config.gid)
-        message = {
-            "op": "spawn",
-            "id": worker.job_id,
-            "limits": limits.to_worker(),
-            "workdir": workdir,
-        }
+        message = {"op": "spawn", "id": worker.worker_id, "workdir": workdir}
         try:
             self._send(message, child_ends)
         except OSError as exc:
             worker.close()
+            worker.remove_workdir()
             raise SandboxError(f"the sandbox fork server is gone ({exc})") from None
         finally:
             for fd in child_ends:
                 os.close(fd)
-        line = _read_line(worker.events, time.monotonic() + self.config.spawn_timeout)
+        line = _read_line(worker.control, time.monotonic() + self.config.spawn_timeout)
         try:
             ready = json.loads(line) if line else {}
         except json.JSONDecodeError:
             ready = {}
         if ready.get("event") != "ready":
-            self.kill(worker.job_id)
+            self.kill(worker.worker_id)
             worker.close()
             worker.remove_workdir()
             raise SandboxError(
@@ -152,16 +229,16 @@ class _ForkServer:
             worker.remove_workdir()
         elif worker.workdir is None:
             # A private tmpfs was expected but not mounted: retry with a host temp dir.
-            self.kill(worker.job_id)
+            self.kill(worker.worker_id)
             worker.close()
             self.private_tmp = False
-            return self.spawn(limits)
+            return self.spawn()
         return worker
 
-    def kill(self, job_id: int) -> None:
+    def kill(self, worker_id: int) -> None:
         # If the fork server is gone, it killed its workers on the way out.
         with contextlib.suppress(OSError):
-            self._send({"op": "kill", "id": job_id})
+            self._send({"op": "kill", "id": worker_id})
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -182,7 +259,7 @@ def _read_line(fd: int, deadline: float) -> bytes:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not sel.select(remaining):
                 break
-            chunk = os.read(fd, 4096)  # nothing follows the ready line until the job is sent
+            chunk = os.read(fd, 4096)  # nothing follows the ready line until a job is sent
             if not chunk:
                 break
             buf += chunk
@@ -210,24 +287,28 @@ class _Capture:
 class Sandbox:
     """Runs untrusted Python with unit tests in isolated, resource-limited processes.
 
-    A fork server (one root interpreter with common modules imported) forks one-shot workers;
-    ``pool_size`` of them are kept started and waiting, so starting one is off the critical
-    path. Every worker runs exactly one job and is then killed together with everything it
-    started; a worker that died while waiting is replaced transparently. ``pool_size=0`` starts
-    each worker on demand (cold); results are identical either way.
+    A fork server (one root interpreter with common modules imported) forks workers: each is
+    an init process in its own namespaces that serves jobs one at a time, forking a fresh,
+    unprivileged, rlimited job process for each. After a normal end (the job process exited
+    by itself, no process left, its files and IPC objects wiped) the worker goes back to the
+    pool and serves the next call; after anything else (timeout, crash, a limit hit, a process
+    left running, an output flood) it is killed together with everything it started and a new
+    one replaces it in the background. ``pool_size`` workers are kept; a call that finds none
+    ready starts one. ``pool_size=0`` starts a worker per call (cold); results are identical
+    either way.
 
     Args:
-        pool_size: Workers kept ready (0: start one per call).
-        limits: Default :class:`SandboxLimits`; ``run_tests`` keywords override them per call
-            (a call with other limits than the pool's uses a worker started for it).
+        pool_size: Workers kept (0: start one per call and kill it after).
+        limits: Default :class:`SandboxLimits`; ``run_tests`` keywords override them per call.
         config: :class:`SandboxConfig` (uid/gid, namespaces, interpreter, hidden paths).
 
     Example:
         >>> from prm_gym.sandbox import Sandbox
         >>> with Sandbox(pool_size=1) as box:
         ...     result = box.run_tests("def add(a, b): return a + b", ["assert add(1, 2) == 3"])
-        >>> result.status, result.passed
-        ('ok', True)
+        ...     again = box.run_tests("def add(a, b): return a - b", ["assert add(1, 2) == 3"])
+        >>> result.status, result.passed, again.passed, box.stats.executions
+        ('ok', True, False, 2)
     """
 
     def __init__(
@@ -242,12 +323,13 @@ class Sandbox:
         self.limits = limits or SandboxLimits()
         self.config = config or SandboxConfig()
         self._lock = threading.Condition()
-        self._ready: collections.deque[_Worker] = collections.deque()
+        self._ready: list[_Worker] = []  # a stack: the last worker used is the next one
         # A one-element box, shared with the finalizer that cleans up an unclosed Sandbox.
         self._server_box: list[_ForkServer | None] = [None]
         self._closed = False
         self._refill_error: Exception | None = None
-        self._starting = 0  # workers being started by refill threads
+        self._workers = 0  # live workers: ready, running a job, or being started
+        self._counts = collections.Counter[str]()
         self._finalizer = weakref.finalize(self, _shutdown, self._ready, self._server_box)
         # Two starters keep both halves of a start (fork server, worker) busy on two cores.
         self._threads = [
@@ -268,7 +350,7 @@ class Sandbox:
         **limits: Any,
     ) -> ExecutionResult:
         """Run ``code``, then each ``tests[i]`` (a statement, usually an ``assert``), in one
-        fresh sandboxed interpreter, and report per-test results.
+        fresh sandboxed interpreter process, and report per-test results.
 
         Keyword arguments override fields of :class:`SandboxLimits` for this call.
         Never raises for anything the code does; raises :class:`SandboxError` only when no
@@ -279,14 +361,19 @@ class Sandbox:
         if isinstance(tests, str) or not all(isinstance(t, str) for t in tests):
             raise TypeError("tests must be a list of str (one statement per test)")
         call_limits = self.limits.updated(timeout=timeout, memory_mb=memory_mb, **limits)
-        worker, warm = self._take(call_limits)
-        job = json.dumps(
-            {"code": code, "tests": list(tests), "max_message": call_limits.max_message}
-        ).encode()
+        job = _encode_job(code, tests, call_limits)
+        worker, warm = self._take()
         return self._execute(worker, job, list(tests), call_limits, warm)
 
+    @property
+    def stats(self) -> PoolStats:
+        """Counters of started, retired and reused workers (see :class:`PoolStats`)."""
+        with self._lock:
+            counts = dict(self._counts)
+        return PoolStats(**counts)
+
     def close(self) -> None:
-        """Kill ready workers and the fork server (idempotent)."""
+        """Kill the workers and the fork server (idempotent)."""
         with self._lock:
             if self._closed:
                 return
@@ -299,9 +386,11 @@ class Sandbox:
             self._ready.clear()
             server, self._server_box[0] = self._server_box[0], None
         for worker in workers:
-            worker.close()
+            worker.close()  # init reads EOF and exits
         if server is not None:
-            server.close()
+            server.close()  # kills any worker still alive
+        for worker in workers:
+            worker.remove_workdir()
         self._finalizer.detach()
 
     @property
@@ -326,59 +415,136 @@ class Sandbox:
                 server = self._server_box[0] = _ForkServer(self.config)
             return server
 
-    def _spawn(self, limits: SandboxLimits) -> _Worker:
+    def _spawn(self) -> _Worker:
+        """Start a worker that the caller has already counted in ``_workers``."""
         try:
-            return self._fork_server().spawn(limits)
-        except SandboxError:
-            if self._closed:
-                raise
-            return self._fork_server().spawn(limits)  # one retry with a fresh fork server
+            try:
+                worker = self._fork_server().spawn()
+            except SandboxError:
+                if self._closed:
+                    raise
+                worker = self._fork_server().spawn()  # one retry with a fresh fork server
+        except BaseException:
+            with self._lock:
+                self._workers -= 1
+                self._lock.notify_all()
+            raise
+        with self._lock:
+            self._counts["workers_started"] += 1
+        return worker
 
-    def _take(self, limits: SandboxLimits) -> tuple[_Worker, bool]:
-        if limits == self.limits:
-            while True:
-                with self._lock:
-                    worker = self._ready.popleft() if self._ready else None
-                    self._lock.notify_all()
-                if worker is None:
+    def _take(self) -> tuple[_Worker, bool]:
+        """A ready worker (the most recently used first), else a new one."""
+        while True:
+            worker, state = self._pick()
+            if worker is None:
+                break
+            if state is None:
+                # Every ready worker is still finishing its last job: wait a little for the
+                # most recent one rather than start a new worker.
+                assert worker.finishing is not None
+                state = worker.settle(min(_SETTLE_WAIT, worker.finishing - time.monotonic()))
+                if state is None and time.monotonic() < worker.finishing:
+                    with self._lock:
+                        self._ready.insert(0, worker)  # retried (or retired) by a later call
                     break
-                if worker.is_idle():
-                    return worker, True
-                self._discard(worker)  # died while waiting: replace it transparently
-        return self._spawn(limits), False
+            if state:
+                return worker, True
+            self._retire(worker)  # died while waiting, or its last job did not end cleanly
+        with self._lock:
+            self._workers += 1
+        return self._spawn(), False
 
-    def _discard(self, worker: _Worker) -> None:
+    def _pick(self) -> tuple[_Worker | None, bool | None]:
+        """Remove a worker from the pool: ``(worker, True)`` ready for a job, ``(worker,
+        False)`` to retire, ``(worker, None)`` still finishing (only when all are)."""
+        with self._lock:
+            now = time.monotonic()
+            finishing = None
+            for i in range(len(self._ready) - 1, -1, -1):
+                worker = self._ready[i]
+                if worker.finishing is None:
+                    del self._ready[i]
+                    return worker, worker.is_idle()
+                state = worker.settle(0)
+                if state is not None or now > worker.finishing:
+                    del self._ready[i]
+                    return worker, bool(state)
+                if finishing is None:
+                    finishing = i
+            if finishing is not None:
+                return self._ready.pop(finishing), None
+        return None, None
+
+    def _release(self, worker: _Worker, reusable: bool, finishing: float | None) -> None:
+        """Back to the pool after a normal end (if ``finishing``, init has yet to confirm it
+        was clean); killed otherwise, or when surplus."""
+        with self._lock:
+            self._counts["executions"] += 1
+            if worker.runs:
+                self._counts["reused"] += 1
+            worker.runs += 1
+            if reusable and not self._closed and self._workers <= self.pool_size:
+                worker.finishing = finishing
+                self._ready.append(worker)
+                return
+        self._retire(worker)
+
+    def _retire(self, worker: _Worker) -> None:
+        with self._lock:
+            self._workers -= 1
+            self._counts["workers_retired"] += 1
+            self._lock.notify_all()  # a refill thread starts a replacement
         server = self._server_box[0]
         if server is not None:
-            server.kill(worker.job_id)
+            server.kill(worker.worker_id)  # the worker and everything it started
         worker.close()
         worker.remove_workdir()
 
     def _refill(self) -> None:
+        """Keep ``pool_size`` workers, and retire finishing workers whose last job outlived
+        its deadline after saying it was done (checked every ``_SWEEP_INTERVAL`` s)."""
         failures = 0
         while True:
             with self._lock:
-                while not self._closed and len(self._ready) + self._starting >= self.pool_size:
-                    self._lock.wait()
                 if self._closed:
                     return
-                self._starting += 1
+                expired = self._pop_expired()
+                start = not expired and self._workers < self.pool_size
+                if start:
+                    self._workers += 1
+                elif not expired:
+                    self._lock.wait(_SWEEP_INTERVAL)
+                    continue
+            for worker in expired:
+                self._retire(worker)
+            if not start:
+                continue
             try:
-                worker = self._spawn(self.limits)
+                worker = self._spawn()
             except Exception as exc:  # keep serving cold; retry slowly
-                with self._lock:
-                    self._starting -= 1
                 self._refill_error = exc
                 failures += 1
                 time.sleep(min(5.0, 0.1 * 2**failures))
                 continue
             failures = 0
             with self._lock:
-                self._starting -= 1
-                if self._closed:
-                    self._discard(worker)
-                    return
-                self._ready.append(worker)
+                if not self._closed:
+                    self._ready.append(worker)
+                    continue
+            self._retire(worker)
+            return
+
+    def _pop_expired(self) -> list[_Worker]:
+        """Finishing workers past their deadline whose init has not reported a clean end
+        (called with the lock held)."""
+        now = time.monotonic()
+        expired = []
+        for worker in list(self._ready):
+            if worker.finishing is not None and now > worker.finishing and not worker.settle(0):
+                self._ready.remove(worker)
+                expired.append(worker)
+        return expired
 
     # -- one execution --------------------------------------------------------------------
     def _execute(
@@ -389,65 +555,56 @@ class Sandbox:
         out = _Capture(limits.max_output_bytes)
         err = _Capture(limits.max_output_bytes)
         events = _Capture(_EVENTS_CAP)
-        timed_out = flooded = finished = False
-        pending = memoryview(job)
-        os.set_blocking(worker.stdin, False)
-        sel = selectors.DefaultSelector()
-        sel.register(worker.stdin, selectors.EVENT_WRITE)
-        for fd in (worker.stdout, worker.stderr, worker.events):
-            sel.register(fd, selectors.EVENT_READ)
-        stdin_open = True
-        try:
-            while sel.get_map():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
-                    break
-                for key, _ in sel.select(remaining):
-                    fd = key.fd
-                    if fd == worker.stdin:
-                        try:
-                            pending = pending[os.write(fd, pending[: 1 << 16]) :]
-                        except (BrokenPipeError, BlockingIOError) as exc:
-                            if isinstance(exc, BlockingIOError):
-                                continue
-                            pending = pending[:0]
-                        if not pending:
-                            sel.unregister(fd)
-                            os.close(fd)
-                            stdin_open = False
-                        continue
-                    chunk = os.read(fd, 1 << 16)
-                    if not chunk:
-                        sel.unregister(fd)
-                        continue
-                    target = out if fd == worker.stdout else err if fd == worker.stderr else events
-                    target.add(chunk)
-                    if target is events and events.data.endswith(b'{"event": "done"}\n'):
-                        finished = True
-                if finished:
-                    # The runner flushed its output before "done": take what is in the pipes
-                    # and stop, without waiting for the worker's processes to exit.
-                    _drain(worker.stdout, out)
-                    _drain(worker.stderr, err)
-                    break
-                if out.total + err.total > limits.output_flood_bytes:
-                    flooded = True
-                    break
-                if events.total > _EVENTS_CAP:
-                    flooded = True
-                    break
-        finally:
-            sel.close()
-            server = self._server_box[0]
-            if server is not None:
-                server.kill(worker.job_id)  # the worker and all it started, whatever happened
-            if not stdin_open:
-                worker.stdin = -1
-            worker.close()
-            worker.remove_workdir()
+        captures = {worker.stdout: out, worker.stderr: err, worker.events: events}
+        end: dict[str, Any] | None = None
+        done = timed_out = flooded = False
+        pending = _write_some(worker.jobs, memoryview(job))
+        poller = select.poll()
+        # Events are not polled (a job writes one per test: waking for each costs more than
+        # the test): they wait in their pipe, sized for a whole job's worth, and are read at
+        # each wake-up, at least every _EVENTS_POLL s, so a flood still cannot stall the job.
+        for fd in (worker.control, worker.done, worker.stdout, worker.stderr):
+            poller.register(fd, select.POLLIN)
+        if pending:
+            poller.register(worker.jobs, select.POLLOUT)
+        reading = 4
+        while reading:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            for fd, _ in poller.poll(math.ceil(min(remaining, _EVENTS_POLL) * 1000)):
+                if fd == worker.jobs:
+                    pending = _write_some(fd, pending)
+                    if not pending:
+                        poller.unregister(fd)
+                    continue
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    poller.unregister(fd)
+                    reading -= 1
+                elif fd == worker.control:
+                    worker.control_data += chunk
+                elif fd == worker.done:
+                    done = True
+                else:
+                    captures[fd].add(chunk)
+            end = worker.read_end(0) if worker.control_data else None
+            if end is not None or done:
+                # The job process wrote its last event and flushed its output before saying
+                # done; init reports only after it (and all it started) exited.
+                break
+            _drain(worker.events, events)
+            if out.total + err.total > limits.output_flood_bytes or events.total > _EVENTS_CAP:
+                flooded = True
+                break
+        for fd, capture in captures.items():
+            _drain(fd, capture)
         parsed = [worker.ready, *_parse_events(bytes(events.data))]
-        return build_result(
+        status = end.get("status") if end is not None else None
+        if isinstance(status, int) and status >= 0:
+            parsed.append({"event": "exit", "status": status})
+        result = build_result(
             parsed,
             tests,
             limits=limits,
@@ -460,10 +617,106 @@ class Sandbox:
             duration=time.monotonic() - start,
             warm=warm,
         )
+        # Reused only after a normal end: the code ran to its end by itself, and init
+        # confirms (now, or before the worker's next job) that the job left nothing behind.
+        normal = not (timed_out or flooded) and result.status in _NORMAL_ENDS
+        if end is not None:
+            _discard(worker.done)  # the job process is gone: nothing more can come
+            self._release(worker, normal and _clean(end), None)
+        else:
+            self._release(worker, normal and done, deadline)
+        return result
+
+
+def _split_assert(test: str) -> tuple[str, str]:
+    """The source of both sides of a test that is a plain ``assert left == right`` (the
+    worker evaluates them apart to report "expected X, got Y"), else ``("", "")``.
+
+    Parsed here, once per distinct (short) test, rather than in every fresh job process: the
+    same tests run again and again, and ``ast`` is slow to start in a new process."""
+    return _split_cached(test) if len(test) <= _CACHED_TEST_CHARS else _split(test)
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_cached(test: str) -> tuple[str, str]:
+    return _split(test)
+
+
+def _split(test: str) -> tuple[str, str]:
+    try:
+        body = ast.parse(test, "<test>", "exec").body
+    except Exception:  # the worker's compile reports it
+        return "", ""
+    if (
+        len(body) == 1
+        and isinstance(body[0], ast.Assert)
+        and body[0].msg is None
+        and isinstance(body[0].test, ast.Compare)
+        and len(body[0].test.ops) == 1
+        and isinstance(body[0].test.ops[0], ast.Eq)
+    ):
+        compare = body[0].test
+        left = ast.get_source_segment(test, compare.left)
+        right = ast.get_source_segment(test, compare.comparators[0])
+        if left and right:
+            return left, right
+    return "", ""
+
+
+def _encode_job(code: str, tests: list[str], limits: SandboxLimits) -> bytes:
+    """The framing ``_worker._read_job`` reads: cheap to parse in a fresh process, where the
+    json module would first have to be paged in. A 4-byte length, then length-prefixed
+    fields: the limits as ASCII integers, the code, and per test its source and the sides
+    of a plain ``assert a == b``."""
+    numbers = [
+        limits.memory_mb,
+        limits.cpu_limit,
+        limits.max_processes,
+        limits.max_file_mb,
+        limits.max_open_files,
+        limits.max_message,
+    ]
+    fields = [" ".join(str(int(n)) for n in numbers), code]
+    for test in tests:
+        fields += [test, *_split_assert(test)]
+    payload = b"".join(
+        len(data).to_bytes(4, "big") + data
+        for data in (text.encode("utf-8", "surrogatepass") for text in fields)
+    )
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def _write_some(fd: int, data: memoryview) -> memoryview:
+    """Write what the pipe takes now; the rest, or nothing if the reader is gone."""
+    try:
+        return data[os.write(fd, data[: 1 << 16]) :]
+    except BlockingIOError:
+        return data
+    except OSError:
+        return data[:0]
+
+
+def _end_event(control: bytearray) -> dict[str, Any] | None:
+    for line in bytes(control).splitlines():
+        try:
+            event = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(event, dict) and event.get("event") == "end":
+            return event
+    return None
+
+
+def _discard(fd: int) -> None:
+    """Empty a pipe that no process can write to any more."""
+    try:
+        while os.read(fd, 1 << 16):
+            pass
+    except BlockingIOError:
+        return
 
 
 def _drain(fd: int, capture: _Capture) -> None:
-    os.set_blocking(fd, False)
     try:
         while capture.total <= capture.cap * 4:
             chunk = os.read(fd, 1 << 16)
@@ -486,12 +739,14 @@ def _parse_events(data: bytes) -> list[dict[str, Any]]:
     return events
 
 
-def _shutdown(ready: collections.deque[_Worker], server_box: list[_ForkServer | None]) -> None:
+def _shutdown(ready: list[_Worker], server_box: list[_ForkServer | None]) -> None:
     """Finalizer for a Sandbox that was never closed: release its workers and fork server."""
-    for worker in list(ready):
-        worker.close()
-        worker.remove_workdir()
+    workers = list(ready)
     ready.clear()
+    for worker in workers:
+        worker.close()
     server = server_box[0]
     if server is not None:
         server.close()
+    for worker in workers:
+        worker.remove_workdir()

@@ -68,7 +68,8 @@ class ExecutionResult:
             everything it started was killed when it ended).
         privileges_dropped: The code ran under the configured unprivileged uid.
         duration: Wall-clock seconds of the execution (not compared).
-        warm: Whether a pre-started worker ran it (not compared).
+        warm: Whether a worker that was ready before the call ran it (pre-started, or reused
+            after an earlier job; not compared).
     """
 
     status: str
