@@ -145,7 +145,7 @@ def test_save_load_round_trip_is_exact(
     fitted: tuple[str, LearnedProgressPotential], tmp_path: Path
 ) -> None:
     env_id, phi = fitted
-    path = tmp_path / "progress.pt"
+    path = tmp_path / "progress.npz"
     phi.save(path)
     loaded = LearnedProgressPotential.load(path)
     demo = collect_demos(env_id, 2, seed=HELD_OUT_SEED + 300, noise=0.3)[1]
@@ -239,11 +239,94 @@ def test_fit_rejects_bad_arguments() -> None:
 
 def test_from_experts_records_its_source() -> None:
     phi = LearnedProgressPotential.from_experts(
-        "prm/Reach-v0", n_demos=3, noise_levels=(0.0, 0.5), epochs=2, seed=1, progress=False
+        "prm/Reach-v0",
+        n_demos=3,
+        noise_levels=(0.0, 0.5),
+        random_starts=4,
+        epochs=2,
+        seed=1,
+        progress=False,
     )
     assert phi.config["env_id"] == "prm/Reach-v0"
     assert phi.config["noise_levels"] == [0.0, 0.5]
-    assert phi.config["n_demos"] == 6
+    assert phi.config["n_demos"] == 6 + 4
+    assert phi.config["random_starts"] == 4
+    assert isinstance(phi.config["horizon"], int) and phi.config["horizon"] >= 1
+
+
+def test_fixed_horizon_labels_count_steps_to_success() -> None:
+    demo = {"observation": np.zeros((6, 2)), "is_success": [0, 0, 0, 1, 1, 1]}
+    # k = 3: s_i still needs 3 − i steps; H = 4 → 1 − (3 − i) / 4, clipped to [0, 1].
+    np.testing.assert_allclose(progress_labels(demo, horizon=4), [0.25, 0.5, 0.75, 1, 1, 1])
+    np.testing.assert_allclose(progress_labels(demo, horizon=2), [0, 0, 0.5, 1, 1, 1])
+    # H = k is the per-demo rule.
+    np.testing.assert_allclose(progress_labels(demo, horizon=3), progress_labels(demo))
+    with pytest.raises(ValueError, match="horizon"):
+        progress_labels(demo, horizon=0)
+
+
+def test_random_start_demos_begin_where_the_expert_takes_over() -> None:
+    from prm_gym.rewards.progress import random_start_demos
+
+    demos = random_start_demos("prm/Reach-v0", 6, seed=0, max_random_steps=10)
+    clean = collect_demos("prm/Reach-v0", 6, seed=0)
+    assert len(demos) == 6
+    for demo, reference in zip(demos, clean, strict=True):
+        n = len(demo["observation"])
+        assert 40 <= n <= 50  # 1-10 random actions of the 50 steps came before the demo
+        assert len(demo["achieved_goal"]) == len(demo["is_success"]) == n
+        assert len(demo["action"]) == n - 1
+        assert not np.allclose(demo["observation"][0], reference["observation"][0])
+        np.testing.assert_array_equal(demo["desired_goal"][0], reference["desired_goal"][0])
+        labels = progress_labels(demo)
+        assert labels[0] == 0.0 and labels[-1] == 1.0  # the clean expert succeeds
+    again = random_start_demos("prm/Reach-v0", 6, seed=0, max_random_steps=10)
+    np.testing.assert_array_equal(again[3]["observation"], demos[3]["observation"])
+
+
+def test_default_potential_ranks_exploring_states_by_distance_to_goal() -> None:
+    """Φ from from_experts orders the states a random policy visits by distance to the goal.
+
+    Random-start demos and the fixed-horizon labels are what make this work (issue 3): 0.82
+    with the defaults, 0.38 with the previous ones (expert demos at noise 0 / 0.3 / 1 from the
+    reset state only, per-demo labels).
+    """
+    phi = LearnedProgressPotential.from_experts("prm/Reach-v0", seed=0, progress=False)
+    env = gym.make("prm/Reach-v0")
+    rng = np.random.default_rng(123)
+    observations = []
+    for episode in range(10):
+        obs, _ = env.reset(seed=HELD_OUT_SEED + 600 + episode)
+        for _ in range(50):
+            obs, *_ = env.step(rng.uniform(-1, 1, 4).astype(np.float32))
+            observations.append(obs)
+    env.close()
+    batch = {k: np.stack([o[k] for o in observations]) for k in GOAL_KEYS}
+    distance = np.linalg.norm(batch["achieved_goal"] - batch["desired_goal"], axis=1)
+    rho = spearman(phi.batch(batch), -distance)
+    assert rho >= 0.75, rho
+
+
+def test_is_a_progress_estimator_whose_contributions_are_potential_differences(
+    fitted: tuple[str, LearnedProgressPotential], tmp_path: Path
+) -> None:
+    from prm_gym.rewards.progress import ProgressEstimator
+
+    env_id, phi = fitted
+    assert isinstance(phi, ProgressEstimator) and phi.as_potential() is phi
+    demo = collect_demos(env_id, 1, seed=HELD_OUT_SEED + 700, noise=0.3)[0]
+    obs = goal_obs(demo)
+    states = [{k: v[i] for k, v in obs.items()} for i in range(len(demo["observation"]))]
+    rows = phi.trajectory_features(states)
+    values = phi.batch(obs)
+    np.testing.assert_allclose(phi.contributions(rows), np.diff(values), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        phi.contributions(rows).cumsum(), values[1:] - values[0], rtol=1e-5, atol=1e-5
+    )
+    phi.save(tmp_path / "phi.npz")
+    loaded = ProgressEstimator.load(tmp_path / "phi.npz")
+    assert isinstance(loaded, LearnedProgressPotential)
+    np.testing.assert_array_equal(loaded.contributions(rows), phi.contributions(rows))
 
 
 def test_plain_array_observations_work() -> None:

@@ -151,3 +151,85 @@ def test_text_estimator_fits_and_scores_prefix_consistently() -> None:
     np.testing.assert_allclose(est.score(contexts), c_good, rtol=1e-4, atol=1e-5)
     with pytest.raises(TypeError, match="actions"):
         est.as_potential()
+
+
+# -- persistence ----------------------------------------------------------------------------------
+def _scaled_first(prev: Any, obs: Any) -> np.ndarray:
+    """A custom featurizer (module level, so it has a stable name)."""
+    return 2.0 * np.asarray(obs, dtype=np.float64)
+
+
+def test_vector_estimator_save_load_round_trip_is_exact(tmp_path: Any) -> None:
+    from prm_gym.rewards.progress import ProgressEstimator
+
+    trajs, outcomes = _synthetic(60, seed=3)
+    est = VectorProgressEstimator(hidden=(8, 8))
+    est.fit(trajs, outcomes, epochs=3, seed=0)
+    path = tmp_path / "spa.npz"
+    est.save(path)
+    for loaded in (VectorProgressEstimator.load(path), ProgressEstimator.load(path)):
+        assert isinstance(loaded, VectorProgressEstimator)
+        assert loaded.hidden == (8, 8) and loaded.config == est.config
+        for t in trajs[:5]:
+            np.testing.assert_array_equal(loaded.contributions(t), est.contributions(t))
+    # The file holds arrays and a JSON header only: it loads with pickle disabled.
+    with np.load(path, allow_pickle=False) as data:
+        assert "mean" in data.files and "std" in data.files
+    with pytest.raises(RuntimeError, match="not trained"):
+        VectorProgressEstimator().save(tmp_path / "untrained.npz")
+
+
+def test_vector_estimator_with_custom_featurizer_needs_it_at_load(tmp_path: Any) -> None:
+    est = VectorProgressEstimator(hidden=(4,), featurize=_scaled_first)
+    est.fit([np.ones((2, 1)), np.zeros((3, 1))], [1.0, 0.0], epochs=2)
+    path = tmp_path / "custom.npz"
+    est.save(path)
+    with pytest.raises(ValueError, match="_scaled_first"):
+        VectorProgressEstimator.load(path)
+    loaded = VectorProgressEstimator.load(path, featurize=_scaled_first)
+    assert loaded.step_features(None, np.ones(1)).tolist() == [2.0]
+
+
+def test_load_checks_the_kind_of_estimator(tmp_path: Any) -> None:
+    from prm_gym.rewards import LearnedProgressPotential
+
+    est = VectorProgressEstimator(hidden=(4,))
+    est.fit([np.ones((2, 3))], [1.0], epochs=1)
+    est.save(tmp_path / "spa.npz")
+    with pytest.raises(ValueError, match="not a LearnedProgressPotential"):
+        LearnedProgressPotential.load(tmp_path / "spa.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not a VectorProgressEstimator"):
+        VectorProgressEstimator.load(tmp_path / "junk.npz")
+    with pytest.raises(FileNotFoundError):
+        VectorProgressEstimator.load(tmp_path / "missing.npz")
+
+
+def test_text_estimator_save_load_round_trip_is_exact(tmp_path: Any) -> None:
+    from prm_gym.llm.tiny import tiny_causal_lm
+    from prm_gym.rewards.progress import ProgressEstimator
+
+    model, tok = tiny_causal_lm(n_layer=1, n_embd=32, n_head=2, vocab_size=300, seed=0)
+    est = TextProgressEstimator(model, tok, step_separator=" ;\n", max_length=256)
+    prompt = "Ana has 3 apples and buys 4. How many?"
+    trajs = [(prompt, ["Step 1: 3 + 4 = 7", "answer 7"]), (prompt, ["Step 1: 3 * 4 = 9"])]
+    est.fit(trajs, [1.0, 0.0], epochs=2, lr=1e-3, seed=0)
+    est.save(tmp_path / "text")
+    for loaded in (TextProgressEstimator.load(tmp_path / "text"),
+                   ProgressEstimator.load(tmp_path / "text")):  # fmt: skip
+        assert isinstance(loaded, TextProgressEstimator)
+        assert loaded.step_separator == " ;\n" and loaded.max_length == 256
+        for t in trajs:
+            np.testing.assert_array_equal(loaded.contributions(t), est.contributions(t))
+    with pytest.raises(ValueError, match=r"no progress_estimator\.json"):
+        TextProgressEstimator.load(tmp_path)
+
+
+def test_contributions_batch_equals_single_calls() -> None:
+    trajs, outcomes = _synthetic(30, seed=4)
+    est = VectorProgressEstimator(hidden=(8,))
+    est.fit(trajs, outcomes, epochs=2, seed=0)
+    batched = est.contributions_batch([trajs[0], np.zeros((0, 4)), trajs[1]])
+    assert [len(b) for b in batched] == [len(trajs[0]), 0, len(trajs[1])]
+    np.testing.assert_allclose(batched[0], est.contributions(trajs[0]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(batched[2], est.contributions(trajs[1]), rtol=1e-5, atol=1e-6)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         save_prm,
         train_prm,
     )
-    from prm_gym.rewards.progress import LearnedProgressPotential
+    from prm_gym.rewards.progress import LearnedProgressPotential, ProgressEstimator
     from prm_gym.rewards.reward_code import (
         CodeCheck,
         RewardCode,
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
         search_reward_code,
     )
     from prm_gym.rewards.spa import (
-        ProgressEstimator,
         ProgressPotential,
         TextProgressEstimator,
         VectorProgressEstimator,
@@ -105,7 +104,7 @@ _LAZY = {
     "plot_prm_report": "prm_gym.rewards.prm_training",
     "save_prm": "prm_gym.rewards.prm_training",
     "train_prm": "prm_gym.rewards.prm_training",
-    "ProgressEstimator": "prm_gym.rewards.spa",
+    "ProgressEstimator": "prm_gym.rewards.progress",
     "ProgressPotential": "prm_gym.rewards.spa",
     "TextProgressEstimator": "prm_gym.rewards.spa",
     "VectorProgressEstimator": "prm_gym.rewards.spa",

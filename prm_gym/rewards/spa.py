@@ -14,13 +14,15 @@ The contributions redistribute the sparse outcome over the steps; their prefix s
 :math:`r_t = \\alpha \\hat c_t + \\beta g_t` with a grounding term :math:`g_t` for actions that
 executed validly (:class:`prm_gym.wrappers.ProgressAttribution`).
 
-Two estimators share one interface (:class:`ProgressEstimator`: ``fit``, ``contributions``,
-``progress``, ``as_potential``):
+Both are members of the progress-estimator family of :mod:`prm_gym.rewards.progress`
+(:class:`~prm_gym.rewards.progress.ProgressEstimator`: ``contributions``,
+``contributions_batch``, ``progress``, ``as_potential``, ``save`` / ``load``):
 
 * :class:`VectorProgressEstimator` -- an MLP on per-step feature vectors (manipulation and
   classic-control envs). A step's features are ``featurize(previous_obs, obs)``, by default
-  :func:`transition_features` (the new observation and its change). Inference runs in NumPy on
-  weights copied out of torch (one env step calls it once).
+  :func:`transition_features` (the new observation and its change). It shares the family's MLP
+  core with :class:`~prm_gym.rewards.LearnedProgressPotential` (featurising, standardisation,
+  training loop, NumPy inference, file format) and differs only in the loss.
 * :class:`TextProgressEstimator` -- a causal LM (any ``transformers`` model that returns hidden
   states; a tiny one from :func:`prm_gym.llm.tiny.tiny_causal_lm` in tests) with a linear scalar
   head read at each step's last token, as in SPA. A trajectory is ``(prompt, steps)``; the text
@@ -31,10 +33,9 @@ Two estimators share one interface (:class:`ProgressEstimator`: ``fit``, ``contr
 
 Relation to :class:`~prm_gym.rewards.LearnedProgressPotential`: that model predicts the
 *cumulative* progress p̂(s) of a state from demonstrations (Robo-Dopamine style labels), so its
-per-step contributions are p̂(s_t) − p̂(s_{t−1}); SPA predicts the per-step contributions from
-outcomes alone and its prefix sums are the progress. :meth:`ProgressEstimator.as_potential`
-turns any estimator over observations into the potential Φ(s_t) = P̂_t for
-:class:`~prm_gym.wrappers.PotentialShaping`, so both are one family with one shaping path.
+per-step contributions are Φ(s_t) − Φ(s_{t−1}); SPA predicts the per-step contributions from
+outcomes alone and its prefix sums are the progress. :meth:`VectorProgressEstimator.as_potential`
+gives the potential Φ(s_t) = P̂_t for :class:`~prm_gym.wrappers.PotentialShaping`.
 With γ = 1 the shaping term is γΦ(s_{t+1}) − Φ(s_t) = ĉ_{t+1} on every non-terminal step; at
 termination PotentialShaping sets Φ = 0, so the episode's shaping telescopes to 0
 (policy-invariant), whereas :class:`~prm_gym.wrappers.ProgressAttribution` pays ĉ_t itself
@@ -45,16 +46,29 @@ torch (and transformers) are imported only when a model is trained or built.
 
 from __future__ import annotations
 
-import itertools
-from abc import ABC, abstractmethod
+import json
+import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from prm_gym.core.scorer import StepContext
-from prm_gym.core.threads import torch_threads
+from prm_gym.rewards.progress import (
+    FILE_FORMAT,
+    FILE_VERSION,
+    META_FILE,
+    MLP,
+    ProgressEstimator,
+    RowProgressEstimator,
+    fit_mlp,
+    flatten_observation,
+    read_model_file,
+    standardisation,
+    write_model_file,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -64,70 +78,24 @@ __all__ = [
     "ProgressPotential",
     "TextProgressEstimator",
     "VectorProgressEstimator",
-    "flatten_obs",
     "transition_features",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 #: A text trajectory: the task prompt and the agent's steps, oldest first.
 TextTrajectory = tuple[str, Sequence[str]]
-
-_GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
-
-
-def flatten_obs(obs: Any) -> FloatArray:
-    """One flat float vector per observation; ``Dict`` observations in goal-conditioned order
-    (``observation``, ``achieved_goal``, ``desired_goal``), other keys sorted."""
-    if isinstance(obs, Mapping):
-        keys = [k for k in _GOAL_KEYS if k in obs] + sorted(k for k in obs if k not in _GOAL_KEYS)
-        return np.concatenate([np.asarray(obs[k], dtype=np.float64).reshape(-1) for k in keys])
-    return np.asarray(obs, dtype=np.float64).reshape(-1)
+_HEAD_FILE = "progress_head.pt"
 
 
 def transition_features(previous_obs: Any, obs: Any) -> FloatArray:
-    """Default step features: ``[x_t, x_t − x_{t−1}]`` with x the flattened observation."""
-    x, prev = flatten_obs(obs), flatten_obs(previous_obs)
+    """Default step features: ``[x_t, x_t − x_{t−1}]`` with x = :func:`flatten_observation`."""
+    x = flatten_observation(obs).reshape(-1)
+    prev = flatten_observation(previous_obs).reshape(-1)
     return np.concatenate([x, x - prev])
 
 
-class ProgressEstimator(ABC):
-    """A model of per-step contributions ĉ_t with Σ_t ĉ_t ≈ R_final (SPA-RL, 2025).
-
-    Subclasses define what a trajectory is and implement :meth:`fit` and
-    :meth:`contributions`.
-    """
-
-    @abstractmethod
-    def fit(
-        self,
-        trajectories: Sequence[Any],
-        outcomes: Sequence[float],
-        epochs: int = 100,
-        lr: float = 1e-3,
-        seed: int = 0,
-    ) -> list[float]:
-        """Minimise mean over trajectories of (Σ_t ĉ_t − R)²; returns the loss per epoch."""
-
-    @abstractmethod
-    def contributions(self, trajectory: Any) -> FloatArray:
-        """ĉ_1 … ĉ_T of one trajectory (float64, one per step)."""
-
-    def progress(self, trajectory: Any) -> FloatArray:
-        """Prefix sums P̂_t = Σ_{k≤t} ĉ_k: the progress estimate after each step."""
-        return np.cumsum(self.contributions(trajectory))
-
-    def as_potential(
-        self, featurize: Callable[[Any, Any], npt.ArrayLike] | None = None
-    ) -> ProgressPotential:
-        """A potential Φ(s_t) = Σ_{k≤t} ĉ_k for :class:`~prm_gym.wrappers.PotentialShaping`.
-
-        Only for estimators whose step features come from observations (the potential never
-        sees actions): :class:`VectorProgressEstimator`.
-        """
-        raise TypeError(
-            f"{type(self).__name__} needs the agent's actions, which a potential never sees; "
-            "use prm_gym.wrappers.ProgressAttribution instead"
-        )
+def _qualified_name(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
 def _check_fit_args(trajectories: Sequence[Any], outcomes: Sequence[float], epochs: int) -> None:
@@ -139,14 +107,14 @@ def _check_fit_args(trajectories: Sequence[Any], outcomes: Sequence[float], epoc
         raise ValueError(f"epochs must be >= 1, got {epochs}")
 
 
-class VectorProgressEstimator(ProgressEstimator):
+class VectorProgressEstimator(RowProgressEstimator):
     """SPA progress estimator for vector observations: ĉ_t = MLP(standardise(x_t)).
 
     A trajectory is an array of shape ``(T, d)``: one feature row per step (build rows with
     ``featurize(previous_obs, obs)``, default :func:`transition_features`, or use
-    :meth:`trajectory_features` on the T + 1 observations of an episode). The MLP has tanh
-    hidden layers and a linear output; features are standardised with the training set's mean
-    and standard deviation.
+    :meth:`trajectory_features` on the T + 1 observations of an episode). The MLP (the family's
+    :class:`~prm_gym.rewards.progress.MLP`) has tanh hidden layers and a linear output; features
+    are standardised with the training set's mean and standard deviation.
 
     Args:
         hidden: Hidden layer widths.
@@ -174,24 +142,30 @@ class VectorProgressEstimator(ProgressEstimator):
             raise ValueError(f"hidden widths must be >= 1, got {tuple(hidden)}")
         self.hidden = tuple(int(h) for h in hidden)
         self.featurize = featurize or transition_features
-        self._weights: list[tuple[FloatArray, FloatArray]] = []
-        self._mean: FloatArray = np.zeros(0)
-        self._std: FloatArray = np.ones(0)
+        self.mlp: MLP | None = None
+        self.config: dict[str, Any] = {}
 
     @property
     def fitted(self) -> bool:
-        return bool(self._weights)
+        return self.mlp is not None
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of a step-feature row (0 before training)."""
+        return 0 if self.mlp is None else self.mlp.input_dim
 
     def step_features(self, previous_obs: Any, obs: Any) -> FloatArray:
         """The features of the step that led from ``previous_obs`` to ``obs``."""
         return np.asarray(self.featurize(previous_obs, obs), dtype=np.float64).reshape(-1)
 
-    def trajectory_features(self, observations: Sequence[Any]) -> FloatArray:
-        """``(T, d)`` step features from an episode's T + 1 observations (reset obs first)."""
-        if len(observations) < 2:
-            return np.zeros((0, self._mean.size))
-        rows = [self.step_features(a, b) for a, b in itertools.pairwise(observations)]
-        return np.stack(rows)
+    def _rows(self, trajectory: npt.ArrayLike) -> FloatArray:
+        if self.mlp is None:
+            raise RuntimeError("VectorProgressEstimator is not trained: call fit(...) first")
+        return super()._rows(trajectory)
+
+    def _row_contributions(self, rows: FloatArray) -> FloatArray:
+        assert self.mlp is not None
+        return self.mlp(rows).astype(np.float64)
 
     def fit(
         self,
@@ -202,77 +176,98 @@ class VectorProgressEstimator(ProgressEstimator):
         seed: int = 0,
         batch_size: int = 64,
         weight_decay: float = 0.0,
+        progress: bool = False,
     ) -> list[float]:
-        """Train on ``(T_i, d)`` feature arrays and final rewards R_i.
+        """Train on ``(T_i, d)`` feature arrays and final rewards R_i: minimise the mean over
+        trajectories of (Σ_t ĉ_t − R_i)² (SPA-RL).
 
         Deterministic for a given ``seed``; runs on one torch thread and leaves torch's global
         random state as it was. Returns the mean training loss of each epoch.
         """
-        import torch
-
         _check_fit_args(trajectories, outcomes, epochs)
-        arrays = [_rows(np.asarray(t, dtype=np.float64)) for t in trajectories]
+        arrays = [_as_rows(np.asarray(t, dtype=np.float64)) for t in trajectories]
         dims = {a.shape[1] for a in arrays if len(a)}
         if len(dims) != 1:
             raise ValueError(f"all steps must have the same feature width, got {sorted(dims)}")
         dim = dims.pop()
-        stacked = np.concatenate([a for a in arrays if len(a)])
-        self._mean = stacked.mean(axis=0)
-        self._std = np.where(stacked.std(axis=0) > 1e-8, stacked.std(axis=0), 1.0)
+        mean, std = standardisation(np.concatenate([a for a in arrays if len(a)]))
         t_max = max(len(a) for a in arrays)
         x = np.zeros((len(arrays), t_max, dim), dtype=np.float32)
         mask = np.zeros((len(arrays), t_max), dtype=np.float32)
         for i, a in enumerate(arrays):
-            x[i, : len(a)] = (a - self._mean) / self._std
+            x[i, : len(a)] = (a - mean) / std
             mask[i, : len(a)] = 1.0
-        y = np.asarray(outcomes, dtype=np.float32)
-        history: list[float] = []
-        with torch_threads(1), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = _mlp(dim, self.hidden)
-            opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-            xt, mt, yt = torch.from_numpy(x), torch.from_numpy(mask), torch.from_numpy(y)
-            gen = torch.Generator().manual_seed(seed)
-            for _ in range(epochs):
-                order = torch.randperm(len(arrays), generator=gen)
-                total = 0.0
-                for start in range(0, len(arrays), batch_size):
-                    idx = order[start : start + batch_size]
-                    c = net(xt[idx]).squeeze(-1) * mt[idx]
-                    loss = ((c.sum(dim=1) - yt[idx]) ** 2).mean()
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                history.append(total / len(arrays))
-            self._weights = [
-                (m.weight.detach().double().numpy().T.copy(), m.bias.detach().double().numpy())
-                for m in net
-                if isinstance(m, torch.nn.Linear)
-            ]
-        return history
 
-    def contributions(self, trajectory: npt.ArrayLike) -> FloatArray:
-        """ĉ_t for each row of a ``(T, d)`` feature array."""
-        if not self.fitted:
-            raise RuntimeError("VectorProgressEstimator is not trained: call fit(...) first")
-        x = np.asarray(trajectory, dtype=np.float64)
-        if x.size == 0:
-            return np.zeros(0)
-        x = x.reshape(len(x), -1)
-        if x.shape[1] != self._mean.size:
-            raise ValueError(f"expected {self._mean.size} features per step, got {x.shape[1]}")
-        h = (x - self._mean) / self._std
-        for i, (w, b) in enumerate(self._weights):
-            h = h @ w + b
-            if i < len(self._weights) - 1:
-                h = np.tanh(h)
-        return np.asarray(h[:, 0], dtype=np.float64)
+        import torch
+
+        mt = torch.from_numpy(mask)
+        yt = torch.as_tensor(np.asarray(outcomes, dtype=np.float32))
+
+        def loss(out: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            return (((out * mt[idx]).sum(dim=1) - yt[idx]) ** 2).mean()
+
+        weights, history = fit_mlp(
+            x,
+            loss,
+            hidden=self.hidden,
+            epochs=epochs,
+            lr=lr,
+            seed=seed,
+            batch_size=batch_size,
+            weight_decay=weight_decay,
+            progress=progress,
+            desc="SPA progress estimator",
+        )
+        self.mlp = MLP(weights, mean, std)
+        self.config = {
+            "epochs": epochs,
+            "lr": lr,
+            "seed": seed,
+            "batch_size": batch_size,
+            "weight_decay": weight_decay,
+            "n_trajectories": len(arrays),
+        }
+        return history
 
     def as_potential(
         self, featurize: Callable[[Any, Any], npt.ArrayLike] | None = None
     ) -> ProgressPotential:
+        """Φ(s_t) = Σ_{k≤t} ĉ_k along the episode (:class:`ProgressPotential`)."""
         return ProgressPotential(self, featurize)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write weights, feature statistics, hidden sizes, config and the featurizer's name to
+        one local file. A custom ``featurize`` is stored by name only: pass it to :meth:`load`."""
+        if self.mlp is None:
+            raise RuntimeError("VectorProgressEstimator is not trained: nothing to save")
+        meta = {
+            "hidden": list(self.hidden),
+            "featurize": _qualified_name(self.featurize),
+            "config": self.config,
+        }
+        write_model_file(path, type(self).__name__, self.mlp.arrays(), meta)
+
+    @classmethod
+    def _load(
+        cls,
+        path: Path,
+        meta: dict[str, Any],
+        featurize: Callable[[Any, Any], npt.ArrayLike] | None = None,
+        **options: Any,
+    ) -> VectorProgressEstimator:
+        if options:
+            raise TypeError(f"unexpected options for {cls.__name__}.load: {sorted(options)}")
+        arrays, meta = read_model_file(path)
+        saved = meta["featurize"]
+        if featurize is None and saved != _qualified_name(transition_features):
+            raise ValueError(
+                f"{path} was saved with featurize={saved}; pass the same function: "
+                f"{cls.__name__}.load(path, featurize=...)"
+            )
+        est = cls(hidden=meta["hidden"], featurize=featurize)
+        est.mlp = MLP.from_arrays(arrays)
+        est.config = dict(meta["config"])
+        return est
 
     def __repr__(self) -> str:
         return f"VectorProgressEstimator(hidden={self.hidden}, fitted={self.fitted})"
@@ -310,21 +305,9 @@ class ProgressPotential:
         return self._total
 
 
-def _rows(x: FloatArray) -> FloatArray:
+def _as_rows(x: FloatArray) -> FloatArray:
     """A trajectory's ``(T, d)`` feature rows (a 1-d array is T steps of one feature)."""
     return x.reshape(len(x), -1) if x.ndim else x.reshape(1, 1)
-
-
-def _mlp(input_dim: int, hidden: Sequence[int]) -> torch.nn.Sequential:
-    import torch
-
-    layers: list[torch.nn.Module] = []
-    width = input_dim
-    for h in hidden:
-        layers += [torch.nn.Linear(width, h), torch.nn.Tanh()]
-        width = h
-    layers.append(torch.nn.Linear(width, 1))
-    return torch.nn.Sequential(*layers)
 
 
 class TextProgressEstimator(ProgressEstimator):
@@ -415,10 +398,14 @@ class TextProgressEstimator(ProgressEstimator):
 
     def contributions(self, trajectory: TextTrajectory) -> FloatArray:
         """ĉ_t for each step of ``(prompt, steps)``."""
-        return self._batch_contributions([trajectory])[0]
+        return self.contributions_batch([trajectory])[0]
 
-    def _batch_contributions(self, trajectories: Sequence[TextTrajectory]) -> list[FloatArray]:
+    def contributions_batch(self, trajectories: Sequence[TextTrajectory]) -> list[FloatArray]:
+        """ĉ of several trajectories from one right-padded forward pass."""
         import torch
+
+        if not trajectories:
+            return []
 
         encoded = [self._encode(t) for t in trajectories]
         self.model.eval()
@@ -431,7 +418,7 @@ class TextProgressEstimator(ProgressEstimator):
         if not contexts:
             return np.zeros(0, dtype=np.float32)
         trajs = [(c.prompt, (*c.previous_steps, c.action)) for c in contexts]
-        return np.asarray([v[-1] for v in self._batch_contributions(trajs)], dtype=np.float32)
+        return np.asarray([v[-1] for v in self.contributions_batch(trajs)], dtype=np.float32)
 
     def fit(
         self,
@@ -476,6 +463,38 @@ class TextProgressEstimator(ProgressEstimator):
         finally:
             self.model.eval()
         return history
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the backbone and tokenizer (``save_pretrained``), the head and the settings to
+        the directory ``path`` (created if needed)."""
+        import torch
+
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        torch.save({k: v.detach().clone() for k, v in self.head.state_dict().items()},
+                   directory / _HEAD_FILE)  # fmt: skip
+        meta = {
+            "format": FILE_FORMAT,
+            "version": FILE_VERSION,
+            "kind": type(self).__name__,
+            "step_separator": self.step_separator,
+            "max_length": self.max_length,
+            "train_backbone": self.train_backbone,
+        }
+        (directory / META_FILE).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def _load(cls, path: Path, meta: dict[str, Any], **options: Any) -> TextProgressEstimator:
+        import torch
+
+        settings = {k: meta[k] for k in ("step_separator", "max_length", "train_backbone")}
+        est = cls.from_pretrained(str(path), **{**settings, **options})
+        state = torch.load(path / _HEAD_FILE, map_location="cpu", weights_only=True)
+        est.head.load_state_dict(state)
+        est.model.eval()
+        return est
 
     def __repr__(self) -> str:
         return f"TextProgressEstimator(model={type(self.model).__name__})"

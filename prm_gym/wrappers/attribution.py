@@ -35,8 +35,11 @@ class ProgressAttribution(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConst
 
     Args:
         env: Any env.
-        estimator: A fitted :class:`~prm_gym.rewards.spa.TextProgressEstimator` (text envs) or
-            :class:`~prm_gym.rewards.spa.VectorProgressEstimator`.
+        estimator: A fitted progress estimator (:class:`~prm_gym.rewards.ProgressEstimator`):
+            :class:`~prm_gym.rewards.spa.TextProgressEstimator` (text envs),
+            :class:`~prm_gym.rewards.spa.VectorProgressEstimator` or
+            :class:`~prm_gym.rewards.LearnedProgressPotential` (ĉ_t = Φ(s_t) − Φ(s_{t−1})).
+            :class:`~prm_gym.wrappers.vector.VectorProgressAttribution` is the vector version.
         alpha: Weight of the contribution ĉ_t.
         beta: Weight of the grounding term (0 turns it off).
         grounding_value: g_t of a valid action.

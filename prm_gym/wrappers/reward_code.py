@@ -38,6 +38,9 @@ class RewardCodeShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstru
         gamma: The learner's discount (``potential=True`` only).
         batch: ``"step"`` or ``"episode"``.
         name: Key under ``info["reward_components"]``.
+
+    :class:`~prm_gym.wrappers.vector.VectorRewardCodeShaping` is the vector version (one
+    sandbox job per vector step).
     """
 
     def __init__(
