@@ -25,6 +25,7 @@ Usage::
     PYTHONPATH=. python benchmarks/sample_efficiency.py                 # ≈ 1 hour on 2 cores
     PYTHONPATH=. python benchmarks/sample_efficiency.py --quick         # 1 seed, ≈ 3 minutes
     PYTHONPATH=. python benchmarks/sample_efficiency.py --steps 2000 --seeds 1   # smoke run
+    PYTHONPATH=. python benchmarks/sample_efficiency.py --env prm/Reach-v0 --steps 8000
 """
 
 from __future__ import annotations
@@ -100,9 +101,9 @@ class VariantResult:
         return float(np.mean([budget if h is None else h for h in hits])), reached
 
 
-def fit_learned(seed: int) -> LearnedProgressPotential:
+def fit_learned(seed: int, env_id: str = ENV_ID) -> LearnedProgressPotential:
     return LearnedProgressPotential.from_experts(
-        ENV_ID, seed=seed, scale=SHAPING_SCALE, progress=False
+        env_id, seed=seed, scale=SHAPING_SCALE, progress=False
     )
 
 
@@ -114,17 +115,18 @@ def run_one(
     potentials: dict[int, LearnedProgressPotential],
     progress: bool,
     eval_episodes: int = EVAL_EPISODES,
+    env_id: str = ENV_ID,
 ) -> LearningCurve:
     shaping, her = VARIANTS[label]
     potential = None
     if shaping == "learned":
         if seed not in potentials:
-            potentials[seed] = fit_learned(seed)
+            potentials[seed] = fit_learned(seed, env_id)
         potential = potentials[seed]
     eval_every = max(int(SHARED["n_envs"]), budget // EVAL_POINTS)
     slug = label.replace("+", "_").replace(" ", "_")
     return train(
-        ENV_ID,
+        env_id,
         shaping=shaping,
         her=her,
         potential=potential,
@@ -147,6 +149,7 @@ def calibrate(
     calib_steps: int,
     potentials: dict[int, LearnedProgressPotential],
     jobs: int = 1,
+    env_id: str = ENV_ID,
 ) -> Calibration:
     """Measure training speed, evaluation and fit cost; return the budget that fits ``minutes``.
 
@@ -156,12 +159,12 @@ def calibrate(
     ``jobs`` the budget is too large and the benchmark overruns ``minutes``.
     """
     t0 = time.perf_counter()
-    potentials[0] = fit_learned(0)
+    potentials[0] = fit_learned(0, env_id)
     fit_s = time.perf_counter() - t0
 
     from stable_baselines3 import SAC
 
-    env = gym.make(ENV_ID)
+    env = gym.make(env_id)
     model = SAC("MultiInputPolicy", env, policy_kwargs=SHARED["algo_kwargs"]["policy_kwargs"])
     start = time.perf_counter()
     evaluate(model, env, EVAL_EPISODES, seed=EVAL_SEED_OFFSET)
@@ -171,7 +174,7 @@ def calibrate(
     # Learning from the start of the calibration run, so its speed is the training speed.
     settings = {**SHARED, "learning_starts": min(200, calib_steps // 4)}
     curve = train(
-        ENV_ID,
+        env_id,
         her=True,
         total_timesteps=calib_steps,
         seed=0,
@@ -268,12 +271,12 @@ def report(results: Sequence[VariantResult], budget: int) -> list[str]:
 
 
 def _timed_run(
-    label: str, seed: int, budget: int, out: Path, progress: bool
+    label: str, seed: int, budget: int, out: Path, progress: bool, env_id: str = ENV_ID
 ) -> tuple[LearningCurve, float]:
     """One run in this process (a worker process with ``--jobs`` > 1): (curve, wall seconds)."""
     th.set_num_threads(1)
     start = time.perf_counter()
-    curve = run_one(label, seed, budget, out, _POTENTIALS, progress)
+    curve = run_one(label, seed, budget, out, _POTENTIALS, progress, env_id=env_id)
     return curve, time.perf_counter() - start
 
 
@@ -292,6 +295,12 @@ def _print_run(label: str, seed: int, curve: LearningCurve, seconds: float) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--env",
+        default=ENV_ID,
+        choices=["prm/Reach-v0", "prm/Push-v0", "prm/PickPlace-v0"],
+        help=f"environment ({ENV_ID}; prm/Reach-v0 is a fast check)",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per variant (3)")
     parser.add_argument(
         "--steps", type=int, default=None, help="env steps per run (default: computed)"
@@ -331,7 +340,7 @@ def main() -> None:
     potentials = _POTENTIALS  # calibration's fit for seed 0 is reused by in-process runs
 
     print(
-        f"SAC sample efficiency on {ENV_ID} — prm_gym {prm_gym.__version__}, torch "
+        f"SAC sample efficiency on {args.env} — prm_gym {prm_gym.__version__}, torch "
         f"{th.__version__}, Python {platform.python_version()}, {platform.machine()}, "
         f"{os.cpu_count()} CPU(s), {args.jobs} run(s) at once, 1 torch thread each"
     )
@@ -340,7 +349,13 @@ def main() -> None:
     total_start = time.perf_counter()
     if args.steps is None:
         cal = calibrate(
-            args.minutes, n_runs, len(seeds), args.calib_steps, potentials, jobs=args.jobs
+            args.minutes,
+            n_runs,
+            len(seeds),
+            args.calib_steps,
+            potentials,
+            jobs=args.jobs,
+            env_id=args.env,
         )
         budget = cal.budget
         print(
@@ -367,14 +382,17 @@ def main() -> None:
     runs: dict[tuple[str, int], tuple[LearningCurve, float]] = {}
     if args.jobs == 1:
         for label, seed in tasks:
-            runs[(label, seed)] = _timed_run(label, seed, budget, args.out, args.progress)
+            runs[(label, seed)] = _timed_run(label, seed, budget, args.out, args.progress, args.env)
             _print_run(label, seed, *runs[(label, seed)])
     else:
         # "spawn": fresh interpreters, no fork of a process holding torch/MuJoCo state.
         ctx = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
             futures = {
-                pool.submit(_timed_run, label, seed, budget, args.out, False): (label, seed)
+                pool.submit(_timed_run, label, seed, budget, args.out, False, args.env): (
+                    label,
+                    seed,
+                )
                 for label, seed in tasks
             }
             for future in concurrent.futures.as_completed(futures):
@@ -390,7 +408,7 @@ def main() -> None:
     png = plot(
         list(results.values()),
         args.out / "success_vs_steps.png",
-        f"SAC on {ENV_ID}: success rate, mean and min–max over {len(seeds)} seed(s)",
+        f"SAC on {args.env}: success rate, mean and min–max over {len(seeds)} seed(s)",
     )
     print(
         f"\nCSV per run and {png} written to {args.out}/; total "

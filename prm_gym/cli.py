@@ -693,6 +693,13 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------
 # train-prm / eval-prm
 # ---------------------------------------------------------------------------------------------
+def _probability(text: str) -> float:
+    value = _finite_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}")
+    return value
+
+
 def _cmd_train_prm(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Make labelled solutions, train a small PRM on them and save it with save_pretrained."""
     if args.env_id not in gym.registry:
@@ -703,7 +710,12 @@ def _cmd_train_prm(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from prm_gym.rewards.prm_training import make_prm_dataset, save_prm, train_prm
 
     data = make_prm_dataset(
-        args.env_id, args.n, args.seed, labels=args.labels, progress=not args.quiet
+        args.env_id,
+        args.n,
+        args.seed,
+        labels=args.labels,
+        noise=tuple(args.noise),
+        progress=not args.quiet,
     )
     model, tokenizer = train_prm(
         data,
@@ -715,7 +727,13 @@ def _cmd_train_prm(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         progress=not args.quiet,
     )
     save_prm(model, tokenizer, args.out, args.format)
-    meta = {"env_id": args.env_id, "n": args.n, "seed": args.seed, "labels": args.labels}
+    meta = {
+        "env_id": args.env_id,
+        "n": args.n,
+        "seed": args.seed,
+        "labels": args.labels,
+        "noise": list(args.noise),
+    }
     Path(args.out, "prm_training.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
     out.write(
         f"Trained a {args.format} PRM on {len(data)} {args.labels}-labelled solutions of "
@@ -748,7 +766,8 @@ def _cmd_eval_prm(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(json.dumps(summary, indent=2) + "\n")
     out.write(
         f"first-error F1 {result.f1:.3f} vs constant baseline {result.baseline['f1']:.3f} "
-        f"(acc on erroneous {result.acc_error:.3f}, on correct {result.acc_correct:.3f})\n"
+        f"(acc on erroneous {result.acc_error:.3f}, on correct {result.acc_correct:.3f}); "
+        f"step AUROC {result.step_auroc:.3f} (0.5: no information)\n"
     )
     if args.out:
         plot_prm_report({"trained PRM": result}, args.out, title=f"{args.prm_dir} on {env_id}")
@@ -775,6 +794,15 @@ def _add_prm_parsers(sub: Any) -> None:
     )
     train.add_argument("--epochs", type=_positive_int, default=4, help="epochs (4)")
     train.add_argument("--lr", type=_finite_float, default=2e-3, help="learning rate (2e-3)")
+    train.add_argument(
+        "--noise",
+        type=_probability,
+        nargs=2,
+        metavar=("P", "Q"),
+        default=(0.15, 0.2),
+        help="training solutions' slip probability per step and wrong-answer probability "
+        "(0.15 0.2; eval-prm always uses these defaults)",
+    )
     train.add_argument("--model", default=None, help="local checkpoint to fine-tune")
     train.add_argument("--seed", type=int, default=0, help="first task seed and init seed (0)")
     train.add_argument("--out", required=True, help="directory to save the PRM to")

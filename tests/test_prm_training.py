@@ -95,10 +95,31 @@ def test_eval_prm_perfect_scorer_and_best_of_n() -> None:
     data = make_prm_dataset(n=80, seed=HELD_OUT, samples_per_task=4)
     result = eval_prm(_Oracle(data), data)
     assert result.f1 == pytest.approx(1.0)
+    assert result.step_auroc == 1.0
     assert result.baseline["f1"] == 0.0
     # picking by min step score never does worse than a random pick
     assert result.best_of_n["min"] >= result.best_of_n["random"]
     assert result.best_of_n["oracle"] >= result.best_of_n["min"]
+
+
+class _Coin:
+    """Scores steps at random: no information about them."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def score_steps(self, prompt: str, steps: list[str]) -> np.ndarray:
+        return self.rng.random(len(steps)).astype(np.float32)
+
+
+def test_random_scores_beat_the_constant_f1_but_not_auroc() -> None:
+    """Why eval_prm reports step AUROC: a scorer that flags steps at random already has a
+    first-error F1 above the constant baseline's 0, while its AUROC stays at chance."""
+    data = make_prm_dataset(n=300, seed=HELD_OUT)
+    result = eval_prm(_Coin(0), data, threshold=0.2)
+    assert result.baseline["f1"] == 0.0
+    assert result.f1 > 0.15
+    assert abs(result.step_auroc - 0.5) < 0.06
 
 
 def test_step_feature_prm_beats_constant_baseline_on_held_out(tmp_path: Path) -> None:
@@ -111,6 +132,7 @@ def test_step_feature_prm_beats_constant_baseline_on_held_out(tmp_path: Path) ->
     result = eval_prm(scorer, test)
     assert result.baseline["f1"] == 0.0
     assert result.f1 > 0.8, result.summary()
+    assert result.step_auroc > 0.9
     assert result.best_of_n["min"] > result.best_of_n["random"]
     png = tmp_path / "report.png"
     plot_prm_report({"step features": result}, png)
@@ -149,11 +171,14 @@ def test_cli_train_prm_and_eval_prm(tmp_path: Path) -> None:
         code = main(
             [
                 "train-prm", "prm/Math-v0", "--n", "300", "--labels", "rule",
-                "--format", "step_features", "--epochs", "4", "--out", str(out_dir), "--quiet",
+                "--format", "step_features", "--epochs", "4", "--noise", "0.25", "0.3",
+                "--out", str(out_dir), "--quiet",
             ]
         )  # fmt: skip
     assert code == 0, buf.getvalue()
     assert (out_dir / "prm_format.txt").read_text().strip() == "step_features"
+    meta = json.loads((out_dir / "prm_training.json").read_text())
+    assert meta["noise"] == [0.25, 0.3]
     report = tmp_path / "report.png"
     buf = io.StringIO()
     with redirect_stdout(buf):
@@ -163,9 +188,13 @@ def test_cli_train_prm_and_eval_prm(tmp_path: Path) -> None:
     summary = json.loads(text[: text.index("\n}") + 2])
     assert summary["baseline"]["f1"] == 0.0
     assert summary["f1"] > 0.8
+    assert summary["step_auroc"] > 0.9
+    assert "step AUROC" in text
     assert report.exists()
 
 
 def test_cli_eval_prm_reports_a_missing_model(tmp_path: Path) -> None:
     assert main(["eval-prm", str(tmp_path / "nope"), "--quiet"]) == 2
     assert main(["train-prm", "prm/Nope-v0", "--out", str(tmp_path), "--quiet"]) == 2
+    bad_noise = ["train-prm", "prm/Math-v0", "--noise", "0.2", "1.5", "--out", str(tmp_path)]
+    assert main(bad_noise) == 2

@@ -125,6 +125,142 @@ def test_reward_head_prm_is_class_one_probability_at_separators(
         assert got == pytest.approx(float(torch.softmax(z, -1)[1]), abs=1e-5)
 
 
+def _episodes() -> list[tuple[str, list[str]]]:
+    from prm_gym.rewards.prm_training import make_prm_dataset
+
+    return [(s.prompt, list(s.steps)) for s in make_prm_dataset(n=5, seed=3)]
+
+
+def _token_classifier(tokenizer: Any) -> Any:
+    from transformers import GPT2Config, GPT2ForTokenClassification
+
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        num_labels=2,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(1)
+    return GPT2ForTokenClassification(config).eval()
+
+
+@pytest.mark.parametrize("kind", ["token_prob", "reward_head"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_kv_cache_scores_episodes_like_a_full_recompute(
+    tiny: tuple[Any, Any], side: str, kind: str
+) -> None:
+    """Scoring episodes step by step with the key/value cache gives the full-recompute scores,
+    also when some transcripts were evicted (cache smaller than the batch), and a cached step
+    really runs only its new tokens."""
+    model, tokenizer = tiny
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.padding_side = side
+    if kind == "reward_head":
+        model = _token_classifier(tokenizer)
+
+    def make(cache_size: int) -> Any:
+        if kind == "token_prob":
+            return TokenProbPRM(model, tokenizer, step_tag=TAG, cache_size=cache_size)
+        return RewardHeadPRM(model, tokenizer, separator=TAG, cache_size=cache_size)
+
+    full, small, big = make(0), make(3), make(16)
+    widths: list[int] = []
+    hook = model.register_forward_pre_hook(
+        lambda _m, args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    episodes = _episodes()
+    try:
+        for k in range(max(len(steps) for _, steps in episodes)):
+            contexts = [
+                StepContext(prompt, tuple(steps[:k]), steps[k])
+                for prompt, steps in episodes
+                if k < len(steps)
+            ]
+            expected = full.score(contexts)
+            np.testing.assert_allclose(small.score(contexts), expected, atol=1e-5)
+            assert len(small._cache) <= 3
+            widths.clear()
+            np.testing.assert_allclose(big.score(contexts), expected, atol=1e-5)
+            if k >= 1:  # every prefix is cached: the forward pass sees only the new steps
+                new = [f"{full.step_prefix}{c.action.strip()}{TAG}" for c in contexts]
+                longest_new = max(
+                    len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in new
+                )
+                texts = [full.format(c.prompt, [*c.previous_steps, c.action]) for c in contexts]
+                shortest = min(len(tokenizer(t)["input_ids"]) for t in texts)
+                assert widths == [longest_new] and longest_new < shortest
+    finally:
+        hook.remove()
+    with pytest.raises(ValueError, match="cache_size"):
+        make(-1)
+
+
+def test_kv_cache_switches_off_when_the_tokenizer_does_not_split_at_the_marker(
+    tiny: tuple[Any, Any],
+) -> None:
+    from tokenizers.processors import TemplateProcessing
+
+    model, tokenizer = tiny
+    tokenizer = copy.deepcopy(tokenizer)
+    eos = tokenizer.eos_token
+    # Appending EOS to every encoding makes "prefix + new step" differ from the whole text.
+    tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
+        single=f"$A {eos}", special_tokens=[(eos, tokenizer.eos_token_id)]
+    )
+    full = TokenProbPRM(model, tokenizer, step_tag=TAG)
+    cached = TokenProbPRM(model, tokenizer, step_tag=TAG, cache_size=8)
+    prompt, steps = _episodes()[0]
+    first = [StepContext(prompt, (), steps[0])]
+    second = [StepContext(prompt, (steps[0],), steps[1])]
+    np.testing.assert_allclose(cached.score(first), full.score(first), atol=1e-5)
+    with pytest.warns(UserWarning, match="does not split text at the marker"):
+        got = cached.score(second)
+    np.testing.assert_allclose(got, full.score(second), atol=1e-5)
+    assert cached.cache_size == 0
+
+
+def test_vector_process_reward_with_a_cached_prm_matches_per_env_scoring() -> None:
+    """16 steps of 3 Math envs (episodes end and autoreset): the batched, cached scorer gives
+    each sub-env the process reward a per-env ProcessReward with an uncached scorer gives."""
+    from prm_gym.rewards.prm_training import SEPARATOR, _build_tokenizer, make_prm_dataset
+    from prm_gym.wrappers import ProcessReward
+    from prm_gym.wrappers.vector import VectorProcessReward
+
+    data = make_prm_dataset(n=40, seed=0)
+    tokenizer = _build_tokenizer([s.prompt + "".join(s.steps) for s in data], 400)
+    model = _token_classifier(tokenizer)
+    n = 3
+    vector = VectorProcessReward(
+        gym.make_vec("prm/Math-v0", num_envs=n, vectorization_mode="sync"),
+        RewardHeadPRM(model, tokenizer, separator=SEPARATOR, cache_size=2 * n),
+    )
+    singles = [
+        ProcessReward(gym.make("prm/Math-v0"), RewardHeadPRM(model, tokenizer, separator=SEPARATOR))
+        for _ in range(n)
+    ]
+    obs, _ = vector.reset(seed=0)
+    for i, env in enumerate(singles):
+        single_obs, _ = env.reset(seed=i)
+        assert single_obs == obs[i]
+    done = np.zeros(n, dtype=bool)
+    for t in range(16):
+        actions = [f"Step {t + 1}: {i + 2} * {t + 3} = {(i + 2) * (t + 3)}." for i in range(n)]
+        _, _, term, trunc, info = vector.step(actions)
+        for i, env in enumerate(singles):
+            if done[i]:  # the vector env autoresets on this step (next-step mode)
+                env.reset()
+                assert info["reward_components"]["process"][i] == 0.0
+                continue
+            _, _, _, _, single_info = env.step(actions[i])
+            assert info["reward_components"]["process"][i] == pytest.approx(
+                single_info["reward_components"]["process"], abs=1e-5
+            )
+        done = np.logical_or(term, trunc)
+    vector.close()
+
+
 # --------------------------------------------------------------------------------------------
 # Implicit PRM
 

@@ -26,6 +26,7 @@ from prm_gym.envs.webshop import (
 )
 from prm_gym.envs.webshop.search import document_text
 from prm_gym.wrappers import ChoiceActions, PotentialShaping, TextFeatures
+from prm_gym.wrappers.choice import hashed_text_features
 
 HOODIE = Product(
     asin="B0HOODIE01", title="Acme Cotton Hoodie for men, machine wash", category="clothing",
@@ -124,6 +125,41 @@ def test_check_env_text_and_choice_views() -> None:
     sb3_check_env(view)
     _, info = view.reset(seed=1)
     assert info["action_mask"].sum() == len(info["candidate_actions"]) >= 2
+
+
+def test_choice_features_describe_each_slot_in_mask_order() -> None:
+    """With ``choice_dim`` every slot carries its own candidate's features, aligned with the
+    mask: the policy can tell which index clicks the goal's option (a bag of words of the
+    whole page cannot), and sees how often an action was taken."""
+    k, c = 20, 8
+    view = TextFeatures(ChoiceActions(_small_env(), max_choices=k), dim=32, choice_dim=c)
+    assert view.observation_space.shape == (32 + k * (c + 4),)
+    _, info = view.reset(seed=3)
+    task = view.unwrapped.task  # type: ignore[attr-defined]
+    product = view.unwrapped.catalog.get(task.answer["asin"])  # type: ignore[attr-defined]
+    *_, info = view.step(0)  # the first search candidate
+    target = f"click[{product.asin.lower()}]"
+    assert target in info["candidate_actions"]
+    obs, *_, info = view.step(info["candidate_actions"].index(target))
+    slots = obs[32:].reshape(k, c + 4)
+    actions = info["candidate_actions"]
+    assert info["candidate_descriptions"][actions.index("click[buy now]")] == "buy now"
+    np.testing.assert_array_equal(slots[:, c] == 1.0, info["action_mask"])
+    assert not slots[len(actions) :].any()  # empty slots are zeros
+    for i, action in enumerate(actions):
+        np.testing.assert_allclose(slots[i, :c], hashed_text_features(action, c))
+    wanted = {str(v).lower() for v in task.answer["options"].values()}
+    for group, values in product.options:
+        for value in values:
+            i = actions.index(f"click[{value.lower()}]")
+            assert info["candidate_descriptions"][i] == f"{group}: {value.lower()}"
+            # both words of "<group>: <value>" are in the prompt only for the goal's value
+            assert (slots[i, c + 1] == 1.0) == (value.lower() in wanted), (group, value)
+    goal_value = sorted(wanted)[0]
+    i = actions.index(f"click[{goal_value}]")
+    obs, *_ = view.step(i)
+    obs, *_ = view.step(i)
+    assert obs[32:].reshape(k, c + 4)[i, c + 3] == pytest.approx(2 / 3)  # taken twice
 
 
 def test_pages_actions_and_invalid_actions() -> None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         make_prm_dataset,
         plot_prm_report,
         save_prm,
+        step_auroc,
         train_prm,
     )
     from prm_gym.rewards.progress import LearnedProgressPotential, ProgressEstimator
@@ -80,6 +81,7 @@ __all__ = [
     "plot_prm_report",
     "save_prm",
     "search_reward_code",
+    "step_auroc",
     "train_implicit_prm",
     "train_prm",
 ]
@@ -103,6 +105,7 @@ _LAZY = {
     "make_prm_dataset": "prm_gym.rewards.prm_training",
     "plot_prm_report": "prm_gym.rewards.prm_training",
     "save_prm": "prm_gym.rewards.prm_training",
+    "step_auroc": "prm_gym.rewards.prm_training",
     "train_prm": "prm_gym.rewards.prm_training",
     "ProgressEstimator": "prm_gym.rewards.progress",
     "ProgressPotential": "prm_gym.rewards.spa",

@@ -18,6 +18,16 @@ Both take a local checkpoint path (loaded with ``transformers``) or an already-b
 tokenizer, score a batch of :class:`~prm_gym.core.scorer.StepContext` in one forward pass
 (padding on the tokenizer's side, left or right) and return the score of each context's own
 step. :meth:`~_StepTokenPRM.score_steps` returns the scores of every step of one solution.
+
+With ``cache_size > 0`` a scorer keeps the key/value cache of the last ``cache_size``
+transcripts it scored. A context whose prompt and previous steps were scored before (the usual
+case when a wrapper scores an episode step by step) then tokenises and runs only its new step
+against that cache, so a step's cost no longer grows with the transcript; contexts with and
+without a cached prefix share one forward pass (cached prefixes left-padded, new tokens
+right-padded, positions counted per row). Tokenising the new step on its own is exact only when
+the tokenizer splits text at the marker (a special token); this is checked on the first cached
+step and the cache switches itself off, with a warning, when it fails. Call
+``clear_cache()`` after changing the model's weights.
 torch and transformers are imported only when a model is loaded or run.
 """
 
@@ -25,6 +35,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,7 +72,10 @@ class _StepTokenPRM:
         max_batch_size: int | None,
         device: str | None,
         trust_remote_code: bool,
+        cache_size: int = 0,
     ) -> None:
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be >= 0, got {cache_size}")
         if isinstance(model, str | os.PathLike):
             import transformers
 
@@ -88,6 +103,18 @@ class _StepTokenPRM:
         except (TypeError, ValueError):
             params = {}  # type: ignore[assignment]
         self._takes_position_ids = "position_ids" in params
+        # transformers 5 renamed ``past_key_values`` to ``cache``; accept either.
+        self._cache_kwarg = next((k for k in ("cache", "past_key_values") if k in params), None)
+        if cache_size and (self._cache_kwarg is None or not self._takes_position_ids):
+            raise ValueError(
+                f"cache_size={cache_size} needs a model whose forward takes a key/value cache "
+                f"and position_ids; {type(self.model).__name__} does not (pass cache_size=0)"
+            )
+        self.cache_size = cache_size
+        # (prompt, steps) -> (token ids, per-layer (keys, values), each (1, heads, len, dim))
+        self._cache: OrderedDict[tuple[str, tuple[str, ...]], tuple[list[int], list[Any]]]
+        self._cache = OrderedDict()
+        self._split_checked = False
 
     # -- text -------------------------------------------------------------------------------
     def format(self, prompt: str, steps: Sequence[str]) -> str:
@@ -98,8 +125,19 @@ class _StepTokenPRM:
     # -- scoring ----------------------------------------------------------------------------
     def score(self, contexts: Sequence[StepContext]) -> np.ndarray:
         """The score of each context's own step (its last marker), float32, in order."""
+        if self.cache_size and self._extends_prefix:
+            return self._score_cached(contexts)
         texts = [self.format(c.prompt, [*c.previous_steps, c.action]) for c in contexts]
         return np.asarray([row[-1] for row in self._marker_scores(texts)], dtype=np.float32)
+
+    def clear_cache(self) -> None:
+        """Forget every cached transcript."""
+        self._cache.clear()
+
+    @property
+    def _extends_prefix(self) -> bool:
+        """Whether ``format(p, steps + [s])`` is ``format(p, steps)`` plus the new step's text."""
+        return True
 
     def score_steps(self, prompt: str, steps: Sequence[str]) -> np.ndarray:
         """Scores of every step of one solution, float32, shape ``(len(steps),)``."""
@@ -148,6 +186,125 @@ class _StepTokenPRM:
     def _probabilities(self, logits: Any) -> Any:
         raise NotImplementedError
 
+    # -- key/value cache --------------------------------------------------------------------
+    def _score_cached(self, contexts: Sequence[StepContext]) -> np.ndarray:
+        keys = [(c.prompt, tuple(c.previous_steps)) for c in contexts]
+        hits = [i for i, key in enumerate(keys) if key in self._cache]
+        fresh = [i for i, key in enumerate(keys) if key not in self._cache]
+        # Per context: (cached token ids, new token ids, cached keys/values or None).
+        rows: list[tuple[list[int], list[int], list[Any] | None]] = [([], [], None)] * len(keys)
+        if fresh:
+            texts = [
+                self.format(contexts[i].prompt, [*keys[i][1], contexts[i].action]) for i in fresh
+            ]
+            for i, ids in zip(fresh, self.tokenizer(texts)["input_ids"], strict=True):
+                rows[i] = ([], list(ids), None)
+        if hits:
+            texts = [f"{self.step_prefix}{contexts[i].action.strip()}{self.marker}" for i in hits]
+            encoded = self._encode_steps(texts)
+            for i, ids in zip(hits, encoded, strict=True):
+                past_ids, past = self._cache[keys[i]]
+                self._cache.move_to_end(keys[i])
+                rows[i] = (past_ids, list(ids), past)
+            if not self._split_checked and not self._check_split(contexts[hits[0]], rows[hits[0]]):
+                return self.score(contexts)
+        import torch
+
+        size = self.max_batch_size or len(rows)
+        out: list[float] = []
+        with torch.inference_mode():
+            for start in range(0, len(rows), size):
+                chunk = range(start, min(start + size, len(rows)))
+                new_keys = [(keys[i][0], (*keys[i][1], contexts[i].action)) for i in chunk]
+                out.extend(self._forward_cached([rows[i] for i in chunk], new_keys))
+        return np.asarray(out, dtype=np.float32)
+
+    def _encode_steps(self, texts: Sequence[str]) -> list[list[int]]:
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return [
+                list(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+            ]
+        # One short text at a time: for a few dozen steps the batch call's thread pool costs
+        # more than it saves (and competes with torch for the cores).
+        return [backend.encode(t, add_special_tokens=False).ids for t in texts]
+
+    def _check_split(self, context: StepContext, row: tuple[list[int], list[int], Any]) -> bool:
+        self._split_checked = True
+        whole = self.format(context.prompt, [*context.previous_steps, context.action])
+        if list(self.tokenizer(whole)["input_ids"]) == row[0] + row[1]:
+            return True
+        warnings.warn(
+            f"the tokenizer does not split text at the marker {self.marker!r}, so a new step "
+            "cannot be tokenised on its own; the key/value cache is switched off",
+            stacklevel=4,
+        )
+        self.cache_size = 0
+        self._cache.clear()
+        return False
+
+    def _forward_cached(
+        self,
+        rows: Sequence[tuple[list[int], list[int], list[Any] | None]],
+        new_keys: Sequence[tuple[str, tuple[str, ...]]],
+    ) -> list[float]:
+        import torch
+        from transformers import DynamicCache
+
+        device = next(self.model.parameters()).device
+        past_len = [len(r[0]) for r in rows]
+        new_len = [len(r[1]) for r in rows]
+        width, n_new = max(past_len), max(new_len)
+        pad = int(self.tokenizer.pad_token_id)
+        input_ids = torch.full((len(rows), n_new), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width + n_new), dtype=torch.long)
+        for r, (_, ids, _) in enumerate(rows):
+            input_ids[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            mask[r, width - past_len[r] : width + len(ids)] = 1
+        positions = torch.tensor(past_len).unsqueeze(1) + torch.arange(n_new).unsqueeze(0)
+        cache = DynamicCache()
+        if width:
+            cached = next(r[2] for r in rows if r[2] is not None)
+            for layer, (k0, v0) in enumerate(cached):
+                keys = k0.new_zeros((len(rows), k0.shape[1], width, k0.shape[3]))
+                values = v0.new_zeros((len(rows), v0.shape[1], width, v0.shape[3]))
+                for r, (_, _, past) in enumerate(rows):
+                    if past is not None:
+                        keys[r, :, width - past_len[r] :] = past[layer][0][0]
+                        values[r, :, width - past_len[r] :] = past[layer][1][0]
+                cache.update(keys, values, layer)
+        kwargs: dict[str, Any] = {
+            "input_ids": input_ids.to(device),
+            "attention_mask": mask.to(device),
+            "position_ids": positions.to(device),
+            "use_cache": True,
+            str(self._cache_kwarg): cache,
+        }
+        output = self.model(**kwargs)
+        last_marker: list[int] = []
+        for ids in (r[1] for r in rows):
+            if self.marker_id not in ids:
+                raise ValueError(
+                    f"no {self.marker!r} marker survived tokenisation of a step; check that the "
+                    "marker is a single token and not merged with its neighbours"
+                )
+            last_marker.append(len(ids) - 1 - ids[::-1].index(self.marker_id))
+        logits = output.logits if hasattr(output, "logits") else output[0]
+        rows_at = torch.arange(len(rows), device=logits.device)
+        at = logits[rows_at, torch.tensor(last_marker, device=logits.device)]
+        scores = [float(v) for v in self._probabilities(at.float()).tolist()]
+        # Views, not copies: the batch's cache tensors were freshly made by this forward pass;
+        # they live on while any of their rows is cached (at most cache_size rows in all).
+        layers = [(layer[0], layer[1]) for layer in cache]
+        for r, (past_ids, ids, _) in enumerate(rows):
+            span = slice(width - past_len[r], width + len(ids))
+            kv = [(k[r : r + 1, :, span], v[r : r + 1, :, span]) for k, v in layers]
+            self._cache[new_keys[r]] = (past_ids + ids, kv)
+            self._cache.move_to_end(new_keys[r])
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return scores
+
 
 class TokenProbPRM(_StepTokenPRM):
     """A token-probability PRM (Math-Shepherd style): P(good) at each step tag.
@@ -165,6 +322,9 @@ class TokenProbPRM(_StepTokenPRM):
         max_batch_size: Contexts per forward pass (``None``: the whole batch).
         device: Move the model there (``None``: leave it).
         trust_remote_code: Passed to ``from_pretrained``.
+        cache_size: Transcripts whose key/value cache is kept so that scoring their next step
+            runs only that step (module docstring); ``0`` (default) recomputes every prefix.
+            Set it to at least the number of episodes scored side by side (``num_envs``).
     """
 
     def __init__(
@@ -179,6 +339,7 @@ class TokenProbPRM(_StepTokenPRM):
         max_batch_size: int | None = None,
         device: str | None = None,
         trust_remote_code: bool = False,
+        cache_size: int = 0,
     ) -> None:
         super().__init__(
             model,
@@ -188,6 +349,7 @@ class TokenProbPRM(_StepTokenPRM):
             max_batch_size=max_batch_size,
             device=device,
             trust_remote_code=trust_remote_code,
+            cache_size=cache_size,
         )
         self.good_id = _single_token_id(self.tokenizer, good_token, "good_token")
         self.bad_id = _single_token_id(self.tokenizer, bad_token, "bad_token")
@@ -214,7 +376,7 @@ class RewardHeadPRM(_StepTokenPRM):
         separator: The step separator; a single token (Qwen2.5-Math-PRM: ``"<extra_0>"``).
         step_prefix: Text written before each step.
         system_prompt: When set, format with the chat template (see above).
-        max_batch_size, device, trust_remote_code: As for :class:`TokenProbPRM`.
+        max_batch_size, device, trust_remote_code, cache_size: As for :class:`TokenProbPRM`.
     """
 
     _auto_class = "AutoModelForTokenClassification"
@@ -230,6 +392,7 @@ class RewardHeadPRM(_StepTokenPRM):
         max_batch_size: int | None = None,
         device: str | None = None,
         trust_remote_code: bool = False,
+        cache_size: int = 0,
     ) -> None:
         if trust_remote_code:
             self._auto_class = "AutoModel"
@@ -241,8 +404,13 @@ class RewardHeadPRM(_StepTokenPRM):
             max_batch_size=max_batch_size,
             device=device,
             trust_remote_code=trust_remote_code,
+            cache_size=cache_size,
         )
         self.system_prompt = system_prompt
+
+    @property
+    def _extends_prefix(self) -> bool:
+        return self.system_prompt is None  # the chat template closes the assistant turn
 
     def format(self, prompt: str, steps: Sequence[str]) -> str:
         """Steps joined by the separator (one after each), in the chat template if configured."""

@@ -46,6 +46,7 @@ __all__ = [
     "make_prm_dataset",
     "plot_prm_report",
     "save_prm",
+    "step_auroc",
     "train_prm",
 ]
 
@@ -268,9 +269,15 @@ def train_prm(
 
     ``format="step_features"`` trains instead a small MLP over parsed arithmetic features of
     each step (:class:`~prm_gym.rewards.step_features.StepFeaturePRM`, numpy only; returned as
-    ``(model, None)``). It is the one that reaches a useful first-error F1 in a CI budget: a
-    2-layer GPT-2 trained from scratch for a minute on a few hundred solutions does not learn
-    to check arithmetic that generalises to held-out problems (measured: F1 ~0 on held-out).
+    ``(model, None)``). It is the one that reaches a useful first-error F1 in a CI budget. A
+    small GPT-2 trained from scratch here does not learn to check arithmetic, nor to compare
+    the boxed answer with the last result, in minutes of CPU: measured on 300 held-out
+    solutions, step AUROC 0.51-0.54 (0.5 = no information) after 300 to 1500 AdamW steps on
+    600-3000 solutions, also with an auxiliary next-token loss and with only wrong-answer
+    errors injected, while the same loop learns a surface feature (a digit 7 in the result)
+    to AUROC 0.89 in 50 s. Its first-error F1 (0.1-0.3) comes from flagging steps at random,
+    which the constant baseline's F1 of 0 cannot tell apart: read
+    :attr:`PRMEvaluation.step_auroc` next to it.
 
     Args:
         dataset: Labelled solutions (:func:`make_prm_dataset`).
@@ -361,6 +368,12 @@ def train_prm(
                 min(1.0, (t + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(t, total) / total))
             ),
         )
+        # The marker rows of the last hidden state go through the model's own output layer.
+        head = (
+            getattr(net, "classifier", None) or net.score
+            if format == "reward_head"
+            else net.get_output_embeddings()
+        )
         net.train()
         bar = _bar(total, progress, "batch")
         try:
@@ -374,9 +387,9 @@ def train_prm(
                     for r, i in enumerate(idx):
                         ids[r, : len(encoded[i])] = torch.tensor(encoded[i])
                         mask[r, : len(encoded[i])] = 1
-                    logits = net(input_ids=ids, attention_mask=mask).logits
+                    hidden = net.base_model(input_ids=ids, attention_mask=mask)[0]
                     at = (ids == marker) & mask.bool()
-                    picked = logits[at]
+                    picked = head(hidden[at])
                     if format == "reward_head":
                         margin = picked[:, 1] - picked[:, 0]
                     else:
@@ -471,6 +484,10 @@ class PRMEvaluation:
         best_of_n: Outcome accuracy of the highest-scoring solution per problem (min and
             product aggregation), of a random pick (``"random"``) and of an oracle; empty
             when every problem has one solution.
+        step_auroc: Probability that a correct step scores above an erroneous one (ties count
+            half); 0.5 for a scorer that cannot tell them apart, whatever its threshold. The
+            constant baseline's F1 is 0 by construction, so any scorer that flags some steps at
+            random beats it; this number says whether the scores carry information.
         step_scores: Every step's score; ``step_labels`` its exact correctness.
         predicted_first_error: Per solution.
     """
@@ -480,6 +497,7 @@ class PRMEvaluation:
     f1: float
     baseline: dict[str, float]
     best_of_n: dict[str, float] = field(default_factory=dict)
+    step_auroc: float = float("nan")
     threshold: float = 0.5
     step_scores: list[float] = field(default_factory=list, repr=False)
     step_labels: list[bool] = field(default_factory=list, repr=False)
@@ -506,6 +524,25 @@ def first_error_metrics(predicted: Sequence[int], truth: Sequence[int]) -> dict[
     c = float(np.mean(right)) if right else 0.0
     f1 = 2 * a * c / (a + c) if a + c > 0 else 0.0
     return {"acc_error": a, "acc_correct": c, "f1": f1}
+
+
+def step_auroc(scores: Sequence[float], correct: Sequence[bool]) -> float:
+    """P(score of a correct step > score of an erroneous one), ties counted half (NaN if a class
+    is missing).
+
+    Example:
+        >>> step_auroc([0.9, 0.8, 0.1, 0.8], [True, True, False, False])
+        0.875
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    ok = np.asarray(correct, dtype=bool)
+    good, bad = s[ok], s[~ok]
+    if not good.size or not bad.size:
+        return float("nan")
+    order = np.sort(bad)
+    below = np.searchsorted(order, good, side="left")
+    ties = np.searchsorted(order, good, side="right") - below
+    return float((below + 0.5 * ties).sum() / (good.size * bad.size))
 
 
 def _solution_scores(scorer: Any, sample: PRMSample) -> np.ndarray:
@@ -561,14 +598,18 @@ def eval_prm(
         best["random"] = float(np.mean([outcome[g].mean() for g in groups.values()]))
         best["oracle"] = float(np.mean([outcome[g].max() for g in groups.values()]))
     flat_labels = [ok for sample in dataset for ok in sample.step_correct]
+    flat_scores = [float(v) for s in scores for v in s]
     return PRMEvaluation(
         acc_error=metrics["acc_error"],
         acc_correct=metrics["acc_correct"],
         f1=metrics["f1"],
         baseline=baseline,
         best_of_n=best,
+        step_auroc=step_auroc(flat_scores, flat_labels)
+        if len(flat_labels) == len(flat_scores)
+        else float("nan"),
         threshold=threshold,
-        step_scores=[float(v) for s in scores for v in s],
+        step_scores=flat_scores,
         step_labels=flat_labels,
         predicted_first_error=predicted,
     )
@@ -598,7 +639,7 @@ def plot_prm_report(
         else:
             ax.hist(s, bins=bins, alpha=0.6, density=True, label="all steps")
         ax.axvline(res.threshold, color="k", linestyle="--", linewidth=1)
-        ax.set_title(f"{name}: step scores")
+        ax.set_title(f"{name}: step scores (AUROC {res.step_auroc:.2f})")
         ax.set_xlabel("score")
         ax.legend(fontsize=8)
     names = ["constant -1", *results]

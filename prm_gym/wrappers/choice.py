@@ -21,6 +21,7 @@ from prm_gym.spaces import Text
 __all__ = ["ChoiceActions", "TextFeatures", "hashed_text_features"]
 
 _OPTION_CHARS = 600
+_OPTIONS_HEADER = "\n\nOptions:\n"
 
 
 class ChoiceActions(gym.Wrapper[str, np.int64, Any, str], gym.utils.RecordConstructorArgs):
@@ -68,7 +69,7 @@ class ChoiceActions(gym.Wrapper[str, np.int64, Any, str], gym.utils.RecordConstr
         self.candidates = [str(c) for c in info["candidate_actions"]][: self.max_choices]
         info["action_mask"] = self.action_masks()
         lines = [f"[option_{i}] {c[:_OPTION_CHARS]}" for i, c in enumerate(self.candidates)]
-        return str(observation) + ("\n\nOptions:\n" + "\n".join(lines) if lines else "")
+        return str(observation) + (_OPTIONS_HEADER + "\n".join(lines) if lines else "")
 
     def action_masks(self) -> np.ndarray:
         """Which indices hold a candidate action now (all, when none are listed)."""
@@ -114,10 +115,25 @@ def hashed_text_features(text: str, dim: int) -> np.ndarray:
 
 
 class TextFeatures(gym.ObservationWrapper[np.ndarray, Any, Any], gym.utils.RecordConstructorArgs):
-    """Text observation → ``Box(-1, 1, (dim,), float32)`` hashed bag-of-words features.
+    """Text observation → ``Box(-1, 1, (n,), float32)`` hashed bag-of-words features.
 
     See :func:`hashed_text_features`: unigrams and bigrams of lower-cased words, signed hashing
-    into ``dim`` buckets, l2-normalised.
+    into ``dim`` buckets, l2-normalised; ``n = dim`` by default.
+
+    With ``choice_dim > 0`` (over :class:`ChoiceActions`) the observation also describes every
+    choice slot, so a policy can tell which index does what; a bag of words of the whole page
+    cannot (it loses which option line a word came from). Then the page text is hashed without
+    the ``Options:`` block, and for each of the ``K = action_space.n`` slots
+    ``choice_dim + 4`` numbers follow (``n = dim + K·(choice_dim + 4)``, zeros for an empty slot):
+
+    * the hashed features of the candidate action (``choice_dim`` buckets);
+    * 1 (a candidate is there);
+    * the share of the candidate's words that occur in the task prompt (the episode's first
+      observation, as every text env's reset returns it) and the share of the prompt's words
+      found in the candidate; the candidate's words are those of
+      ``info["candidate_descriptions"][i]`` when the env lists such descriptions (what the
+      action points at, e.g. a product's title for ``click[<id>]``), else of the action;
+    * how often this action was already taken this episode (``min(count, 3) / 3``).
 
     Example:
         >>> import gymnasium as gym
@@ -127,15 +143,65 @@ class TextFeatures(gym.ObservationWrapper[np.ndarray, Any, Any], gym.utils.Recor
         >>> obs, info = env.reset(seed=0)
         >>> obs.shape, obs.dtype, round(float((obs**2).sum()), 4)
         ((64,), dtype('float32'), 1.0)
+        >>> env = TextFeatures(ChoiceActions(gym.make("prm/ToolUse-v0"), max_choices=6),
+        ...                    dim=64, choice_dim=8)
+        >>> env.reset(seed=0)[0].shape  # 64 + 6 * (8 + 4)
+        (136,)
     """
 
-    def __init__(self, env: gym.Env[Any, Any], dim: int = 512) -> None:
-        gym.utils.RecordConstructorArgs.__init__(self, dim=dim)
+    def __init__(self, env: gym.Env[Any, Any], dim: int = 512, choice_dim: int = 0) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, dim=dim, choice_dim=choice_dim)
         gym.ObservationWrapper.__init__(self, env)
         if dim < 2:
             raise ValueError(f"dim must be >= 2, got {dim}")
+        if choice_dim < 0:
+            raise ValueError(f"choice_dim must be >= 0, got {choice_dim}")
         self.dim = dim
-        self.observation_space = spaces.Box(-1.0, 1.0, shape=(dim,), dtype=np.float32)
+        self.choice_dim = choice_dim
+        self.num_choices = 0
+        if choice_dim:
+            if not isinstance(env.action_space, spaces.Discrete):
+                raise TypeError("choice_dim > 0 needs a Discrete action space (ChoiceActions)")
+            self.num_choices = int(env.action_space.n)
+        size = dim + self.num_choices * (choice_dim + 4)
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(size,), dtype=np.float32)
+        self._info: dict[str, Any] = {}
+        self._prompt_words: set[str] = set()
+        self._taken: dict[str, int] = {}
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        observation, info = self.env.reset(seed=seed, options=options)
+        self._info, self._taken = info, {}
+        page = str(observation).split(_OPTIONS_HEADER)[0]
+        self._prompt_words = set(_TOKEN.findall(page.lower()))
+        return self.observation(observation), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        self._info = info
+        if "chosen_action" in info:
+            chosen = str(info["chosen_action"])
+            self._taken[chosen] = self._taken.get(chosen, 0) + 1
+        return self.observation(observation), reward, terminated, truncated, info
 
     def observation(self, observation: Any) -> np.ndarray:
-        return hashed_text_features(str(observation), self.dim)
+        if not self.choice_dim:
+            return hashed_text_features(str(observation), self.dim)
+        page = hashed_text_features(str(observation).split(_OPTIONS_HEADER)[0], self.dim)
+        slots = np.zeros((self.num_choices, self.choice_dim + 4), dtype=np.float32)
+        actions = [str(a) for a in self._info.get("candidate_actions", ())]
+        described = self._info.get("candidate_descriptions")
+        for i, action in enumerate(actions[: self.num_choices]):
+            text = str(described[i]) if described and i < len(described) else action
+            words = set(_TOKEN.findall(text.lower()))
+            shared = len(words & self._prompt_words)
+            slots[i, : self.choice_dim] = hashed_text_features(action, self.choice_dim)
+            slots[i, self.choice_dim :] = (
+                1.0,
+                shared / len(words) if words else 0.0,
+                shared / len(self._prompt_words) if self._prompt_words else 0.0,
+                min(self._taken.get(action, 0), 3) / 3.0,
+            )
+        return np.concatenate([page, slots.ravel()])

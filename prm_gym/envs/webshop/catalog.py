@@ -15,15 +15,22 @@ Loading the original WebShop data (princeton-nlp/WebShop, ``data/``)
 ``category``                top-level category (e.g. ``"beauty"``); default ``"unknown"``
 ``query``                   the search query the product was scraped for (used by r_type)
 ``product_category``        breadcrumb ``"A › B › C"`` (used by r_type)
-``pricing``                 ``"$12.99"``, ``"$10.00 - $20.00"`` or a list of numbers; first used
-``customization_options``   ``{group: [{"value": str, ...}, ...]}`` (``null`` for none)
+``pricing``                 ``"$12.99"``, ``"$10.00 - $20.00"`` or a list of numbers; the first
+                            is the price (WebShop draws one in the range at start-up)
+``customization_options``   ``{group: [{"value": str, ...}, ...]}`` (``null`` for none); values
+                            normalised as WebShop does (stripped, lower case, ``/`` → `` | ``)
 ``full_description``        description text
 ``small_description``       list of bullet strings (or one string)
-``Reviews`` / ``reviews``   optional list of ``{"score": int, "body": str}`` (or strings)
+``Reviews`` / ``reviews``   optional list of ``{"score": int, "body": str}`` (or ``"stars"`` /
+                            ``"review"`` as in WebShop's review file, or plain strings)
 ==========================  =====================================================================
 
-and optionally the attribute file (``items_ins_v2.json``: ``{asin: {"attributes": [...]}}``).
-Products without a parseable price are skipped. Goals for loaded catalogs come from
+and optionally the attribute file (``items_ins_v2_1000.json`` / ``items_ins_v2.json``:
+``{asin: {"attributes": [...], ...}}``), whose ``attributes`` become :attr:`Product.attributes`.
+Products without a parseable price, and ids that are ``"nan"`` or longer than 10 characters (as
+WebShop's loader), are skipped; a repeated asin keeps its first record. ``name`` is the title,
+``query`` (lower-cased) the product type; other fields (``images``, ``product_information``,
+``brand``, ...) are ignored. Goals for loaded catalogs come from
 :func:`prm_gym.envs.webshop.goals.load_webshop_goals` (``items_human_ins.json``).
 """
 
@@ -33,7 +40,7 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -316,8 +323,8 @@ def _reviews(value: Any) -> tuple[tuple[int, str], ...]:
     out = []
     for review in value or ():
         if isinstance(review, Mapping):
-            score = review.get("score", review.get("rating", 0))
-            text = str(review.get("body", review.get("text", "")))
+            score = review.get("score", review.get("stars", review.get("rating", 0)))
+            text = str(review.get("body", review.get("review", review.get("text", ""))))
             out.append((int(score) if str(score).isdigit() else 0, text))
         else:
             out.append((0, str(review)))
@@ -326,26 +333,30 @@ def _reviews(value: Any) -> tuple[tuple[int, str], ...]:
 
 def _parse_product(raw: Mapping[str, Any], attributes: Mapping[str, Any]) -> Product | None:
     asin, title, price = raw.get("asin"), raw.get("name"), _price(raw.get("pricing"))
-    if not isinstance(asin, str) or not isinstance(title, str) or price is None:
+    # WebShop's loader drops ids that are "nan" or longer than 10 characters
+    if not isinstance(asin, str) or asin == "nan" or len(asin) > 10:
+        return None
+    if not isinstance(title, str) or price is None:
         return None
     options = []
     for name, values in (raw.get("customization_options") or {}).items():
         vals = tuple(
-            str(v.get("value", "")) if isinstance(v, Mapping) else str(v) for v in values or ()
+            _option_value(v.get("value", "") if isinstance(v, Mapping) else v) for v in values or ()
         )
-        if vals:
-            options.append((str(name).lower(), vals))
+        if any(vals):
+            options.append((str(name).lower(), tuple(v for v in vals if v)))
     breadcrumb = tuple(
         part.strip() for part in str(raw.get("product_category", "")).split("›") if part.strip()
     )
     attrs = attributes.get(asin, {})
     category = str(raw.get("category", "unknown"))
+    query = str(raw.get("query") or "").lower().strip()
     return Product(
         asin=asin,
         title=title,
         category=category,
-        product_type=str(raw.get("query", category)),
-        query=str(raw.get("query", "")),
+        product_type=query or category,
+        query=query,
         breadcrumb=breadcrumb or (category,),
         attributes=_strings(attrs.get("attributes") if isinstance(attrs, Mapping) else ()),
         options=tuple(options),
@@ -356,17 +367,40 @@ def _parse_product(raw: Mapping[str, Any], attributes: Mapping[str, Any]) -> Pro
     )
 
 
+def _option_value(value: Any) -> str:
+    """WebShop's option-value normalisation: stripped, ``/`` shown as `` | ``, lower case."""
+    return str(value).strip().replace("/", " | ").lower()
+
+
+def _read_json(path: str | Path, what: str, expected: type) -> tuple[Any, bytes]:
+    raw_bytes = Path(path).read_bytes()
+    try:
+        data = json.loads(raw_bytes)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a JSON {what} file ({error})") from error
+    if not isinstance(data, expected):
+        kind = "list" if expected is list else "object"
+        raise ValueError(
+            f"{path}: a WebShop {what} file holds a JSON {kind}, got {type(data).__name__}"
+        )
+    return data, raw_bytes
+
+
 def load_webshop_products(
     path: str | Path, attributes_path: str | Path | None = None, limit: int | None = None
 ) -> Catalog:
-    """Load WebShop's product JSON (fields in the module docstring) into a :class:`Catalog`."""
-    raw_bytes = Path(path).read_bytes()
-    records: Iterable[Any] = json.loads(raw_bytes)
+    """Load WebShop's product JSON (fields in the module docstring) into a :class:`Catalog`.
+
+    Raises:
+        ValueError: The file is not JSON, not a list of product objects, holds no product with
+            ``asin``, ``name`` and a parseable ``pricing``, or the attribute file is not a JSON
+            object keyed by asin.
+    """
+    records, raw_bytes = _read_json(path, "product", list)
     attributes: Mapping[str, Any] = {}
     digest = hashlib.sha256(raw_bytes)
     if attributes_path is not None:
-        attr_bytes = Path(attributes_path).read_bytes()
-        attributes = json.loads(attr_bytes)
+        attributes, attr_bytes = _read_json(attributes_path, "attribute", dict)
         digest.update(attr_bytes)
     products: list[Product] = []
     seen: set[str] = set()

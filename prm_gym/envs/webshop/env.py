@@ -95,7 +95,10 @@ class WebShopEnv(TextEnv):
     (final step), ``purchase`` (the reward's parts, on ``buy now``), ``available_actions`` (the
     valid ``click[...]`` actions, plus ``search[...]`` candidates on the search page),
     ``has_search_bar``, ``candidate_actions`` (the same list, for
-    :class:`~prm_gym.wrappers.ChoiceActions`, which adds ``action_mask``), ``page`` (name,
+    :class:`~prm_gym.wrappers.ChoiceActions`, which adds ``action_mask``),
+    ``candidate_descriptions`` (what each candidate points at, as the page shows it: the query,
+    a result's title and price, ``"<group>: <value>"`` for an option, a button's label; used
+    by ``TextFeatures(..., choice_dim=...)``), ``page`` (name,
     query, results page, item id, selected options) and ``progress_state`` (target category
     searched, target in results, target opened, share of goal options chosen).
 
@@ -195,6 +198,7 @@ class WebShopEnv(TextEnv):
         actions = self.available_actions()
         info["available_actions"] = actions
         info["candidate_actions"] = list(actions) if not self._done else []
+        info["candidate_descriptions"] = self.action_descriptions() if not self._done else []
         info["has_search_bar"] = self._page == "search"
         item = self.catalog[self._item] if self._item is not None else None
         info["page"] = {
@@ -302,6 +306,26 @@ class WebShopEnv(TextEnv):
         if self._page == "search":
             return search_candidates(self.task.prompt)
         return [f"click[{c}]" for c in self._clickables()]
+
+    def action_descriptions(self) -> list[str]:
+        """What each of :meth:`available_actions` points at, as the page shows it: a query,
+        a product's title and price, ``"<option group>: <value>"`` or the button's label."""
+        if self.task is None or self._done:
+            return []
+        if self._page == "search":
+            return [action[len("search[") : -1] for action in self.available_actions()]
+        out = []
+        groups = self._product().option_values() if self._page == "item" else {}
+        for element in self._clickables():
+            index = self.catalog.index_of(element) if self._page == "results" else None
+            if index is not None:
+                product = self.catalog[index]
+                out.append(f"{product.title} ${product.price:.2f}")
+            elif element in groups:
+                out.append(f"{groups[element]}: {element}")
+            else:
+                out.append(element)
+        return out
 
     def _render_page(self) -> str:
         assert self.task is not None

@@ -7,9 +7,11 @@ is the dict :func:`~prm_gym.envs.webshop.reward.purchase_reward` scores against:
      "price_upper": 40.0, "name": "hoodie", "query": "hoodie", "breadcrumb": ["clothing", "hoodie"]}
 
 JSONL records for ``WebShopEnv(tasks=...)`` carry ``instruction`` (alias ``prompt``) and ``asin``
-(required, a product of the env's catalog), and optionally ``id``, ``attributes``, ``options``
-(dict or list of values), ``price_upper``, ``name``, ``query``, ``breadcrumb`` (defaults: the
-target product's own values; ``price_upper`` from "price lower than X dollars" in the text).
+(required, a product of the env's catalog), and optionally ``id``, ``attributes`` (alias
+``instruction_attributes``), ``options`` (alias ``instruction_options``; a dict, or a list of
+values, each keyed by the product's option group holding it), ``price_upper``, ``name``,
+``query``, ``breadcrumb`` (defaults: the target product's own values; ``price_upper`` from
+"price lower than X dollars" in the text).
 """
 
 from __future__ import annotations
@@ -94,8 +96,12 @@ def parse_goal_record(record: Mapping[str, Any], index: int, catalog: Catalog) -
     raw_options = record.get("options", record.get("instruction_options"))
     if isinstance(raw_options, Mapping):
         options = {str(k): str(v) for k, v in raw_options.items()}
-    else:
-        options = {f"option_{i}": str(v) for i, v in enumerate(raw_options or ())}
+    else:  # a list of values (WebShop's instruction_options): keyed by the product's group
+        groups = product.option_values()
+        options = {}
+        for i, value in enumerate(raw_options or ()):
+            group = groups.get(str(value).lower(), f"option_{i}")
+            options[group if group not in options else f"option_{i}"] = str(value)
     price = record.get("price_upper")
     if price is None:
         match = _PRICE_TEXT.search(text.lower())
@@ -117,18 +123,62 @@ def parse_goal_record(record: Mapping[str, Any], index: int, catalog: Catalog) -
 
 
 def load_webshop_goals(path: str | Path, catalog: Catalog) -> list[Task]:
-    """Goals from WebShop's ``items_human_ins.json`` (``{asin: [{"instruction",
-    "instruction_attributes", "instruction_options"}, ...]}``) for products in ``catalog``;
-    instructions for other products are skipped."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """Goals from WebShop's human instruction file (``items_human_ins.json``) for the products
+    of ``catalog``.
+
+    The file is a JSON object ``{asin: [entry, ...]}``, each entry holding ``instruction``,
+    ``instruction_attributes`` (list of str) and ``instruction_options`` (list of option values
+    or ``{group: value}``); a single entry object instead of the list is accepted too. As in
+    WebShop's ``get_human_goals``: entries without attributes are skipped; the goal's ``name``
+    is the product title, its ``query`` and ``breadcrumb`` the product's; the instruction loses
+    a trailing ``.`` and gains ``", and price lower than X.00 dollars"``, X the larger of two of
+    the next four multiples of 10 above the price (drawn with a generator seeded by asin and
+    entry, so loading is deterministic; no bound when fewer than two are below 1,000).
+    Instructions for asins not in ``catalog`` are skipped.
+
+    Raises:
+        ValueError: The file is not a JSON object of instruction lists, an entry lacks an
+            ``instruction``, or no entry is for a product of ``catalog``.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a JSON instruction file ({error})") from error
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: a WebShop instruction file holds a JSON object "
+                         f"{{asin: [instruction, ...]}}, got {type(data).__name__}")  # fmt: skip
     tasks: list[Task] = []
     for asin, entries in data.items():
-        if catalog.get(asin) is None:
+        product = catalog.get(str(asin))
+        if product is None:
             continue
-        for entry in entries:
-            record = {"asin": asin, **entry, "id": f"webshop-human-{len(tasks)}"}
-            product = catalog.get(asin)
-            assert product is not None
-            record.setdefault("name", product.title)
+        if isinstance(entries, Mapping):
+            entries = [entries]
+        if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
+            raise ValueError(f"{path}: instructions for {asin!r} must be a list of objects")
+        for k, entry in enumerate(entries):
+            text = entry.get("instruction")
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"{path}: instruction {k} for {asin!r} has no 'instruction'")
+            if not entry.get("instruction_attributes"):
+                continue
+            text = text.strip().strip(".")
+            price_upper = _human_goal_price(product.price, f"{product.asin}-{k}")
+            if price_upper is not None:
+                text += f", and price lower than {price_upper:.2f} dollars"
+            record = {"asin": product.asin, "instruction": text, "price_upper": price_upper,
+                      "attributes": entry["instruction_attributes"],
+                      "options": entry.get("instruction_options") or [],
+                      "name": product.title, "id": f"webshop-human-{product.asin}-{k}"}  # fmt: skip
             tasks.append(parse_goal_record(record, len(tasks), catalog))
+    if not tasks:
+        raise ValueError(f"{path}: no instruction (with attributes) is for a catalog product")
     return tasks
+
+
+def _human_goal_price(price: float, key: str) -> float | None:
+    """WebShop's bound: the larger of two of the next four multiples of 10 above ``price``."""
+    candidates = [10.0 * i for i in range(1, 100) if 10.0 * i > price][:4]
+    if len(candidates) < 2:
+        return None
+    return max(random.Random(f"webshop-human-price-{key}").sample(candidates, 2))

@@ -23,6 +23,11 @@ class VectorProcessReward(VectorWrapper):
     episode with ``get_attr("task")`` (public attribute, DESIGN §3). Rejected actions
     (``action_valid`` false) score ``invalid_score`` and stay out of the history.
 
+    With a transformer PRM, build it with ``cache_size >= num_envs`` (e.g.
+    ``RewardHeadPRM(path, cache_size=4 * num_envs)``): each sub-env's transcript then stays in
+    the scorer's key/value cache and a vector step runs only the new steps, in one forward
+    pass (``benchmarks/scoring.py``).
+
     Example:
         >>> import gymnasium as gym
         >>> import prm_gym
