@@ -42,11 +42,18 @@ def _policy(rng: np.random.Generator, gold: list[str], t: int) -> str:
     return "Let me think."
 
 
-def test_vector_process_reward_matches_single_env_and_batches() -> None:
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_process_reward_matches_single_env_and_batches(mode: AutoresetMode) -> None:
     n, steps, seed = 3, 60, 7
     scorer = CountingScorer()
     envs = VectorProcessReward(
-        gym.make_vec("prm/Math-v0", num_envs=n, vectorization_mode="sync", max_steps=6),
+        gym.make_vec(
+            "prm/Math-v0",
+            num_envs=n,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": mode},
+            max_steps=6,
+        ),
         scorer,
         coef=0.5,
     )
@@ -62,6 +69,7 @@ def test_vector_process_reward_matches_single_env_and_batches() -> None:
         _, rewards, terminated, truncated, info = envs.step(actions)
         comps = info["reward_components"]
         assert np.allclose(rewards, comps["outcome"] + comps["process"])
+        done = np.logical_or(terminated, truncated)
         for i in range(n):
             if pending[i]:  # autoreset step: action ignored, nothing scored
                 assert rewards[i] == 0.0
@@ -71,7 +79,11 @@ def test_vector_process_reward_matches_single_env_and_batches() -> None:
                 actions_log[i].append(actions[i])
                 rewards_log[i].append(float(rewards[i]))
                 t[i] += 1
-        pending = np.logical_or(terminated, truncated)
+                if done[i] and mode == AutoresetMode.SAME_STEP:  # reset within this step
+                    actions_log[i].append("<reset>")
+                    t[i] = 0
+        if mode == AutoresetMode.NEXT_STEP:
+            pending = done
     # one scorer call per vector step that had anything to score
     assert len(scorer.batches) <= steps and max(scorer.batches) > 1
 
@@ -88,9 +100,16 @@ def test_vector_process_reward_matches_single_env_and_batches() -> None:
         assert expected == pytest.approx(rewards_log[i])
 
 
-def test_vector_process_reward_single_turn_substeps() -> None:
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_process_reward_single_turn_substeps(mode: AutoresetMode) -> None:
     envs = VectorProcessReward(
-        gym.make_vec("prm/Math-v0", num_envs=2, vectorization_mode="sync", single_turn=True),
+        gym.make_vec(
+            "prm/Math-v0",
+            num_envs=2,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": mode},
+            single_turn=True,
+        ),
         RuleVerifier(),
     )
     envs.reset(seed=0)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-__all__ = ["AutoresetTracker", "info_at", "set_components"]
+__all__ = ["AutoresetTracker", "info_at", "set_components", "step_info"]
 
 
 def info_at(infos: dict[str, Any], i: int) -> dict[str, Any]:
@@ -24,6 +24,20 @@ def info_at(infos: dict[str, Any], i: int) -> dict[str, Any]:
         elif mask is None or bool(mask[i]):
             out[key] = value[i]
     return out
+
+
+def step_info(infos: dict[str, Any], i: int, final: bool) -> dict[str, Any]:
+    """The info sub-env ``i``'s step returned.
+
+    In ``SAME_STEP`` autoreset mode a sub-env that finished is reset within the same call, so its
+    top-level info is the *reset* info and the step's own info is under ``final_info``; pass
+    ``final=True`` for such a sub-env to get the step's info.
+    """
+    info = info_at(infos, i)
+    if final:
+        inner = info.get("final_info")
+        return dict(inner) if isinstance(inner, dict) else {}
+    return info
 
 
 def set_components(

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-from prm_gym.wrappers.vector._util import AutoresetTracker, info_at, set_components
+from prm_gym.wrappers.vector._util import AutoresetTracker, info_at, set_components, step_info
 
 __all__ = ["VectorProgressAttribution"]
 
@@ -127,7 +127,7 @@ class VectorProgressAttribution(VectorWrapper):
         for i in range(n):
             if resetting[i]:
                 continue
-            info = info_at(infos, i)
+            info = step_info(infos, i, bool(same_step and done[i]))
             new_obs = infos["final_obs"][i] if same_step and done[i] else per_env[i]
             if isinstance(self._first[i], str):
                 self._steps[i].append(str(actions[i]))
@@ -150,7 +150,11 @@ class VectorProgressAttribution(VectorWrapper):
                     continue
                 progress[i] = float(shaped.sum())
                 kept = np.asarray(self._kept[i])
-                inner = info_at(infos, i).get("step_rewards")
+                # A sub-env's own wrapper reports in its step info (final_info after a
+                # SAME_STEP reset); an inner vector wrapper at the top level.
+                inner = step_info(infos, i, bool(same_step and done[i])).get("step_rewards")
+                if inner is None:
+                    inner = info_at(infos, i).get("step_rewards")
                 if inner is not None and len(inner) == len(kept):
                     # An inner wrapper redistributed its own terms: build on its per-step rewards.
                     kept = np.asarray(inner, dtype=np.float64) + np.asarray(self._grounding[i])

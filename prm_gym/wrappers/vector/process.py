@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from prm_gym.core.scorer import Scorer, StepContext
-from prm_gym.wrappers.vector._util import AutoresetTracker, info_at, set_components
+from prm_gym.wrappers.vector._util import AutoresetTracker, set_components, step_info
 
 __all__ = ["VectorProcessReward"]
 
@@ -87,6 +87,8 @@ class VectorProcessReward(VectorWrapper):
     def step(self, actions: Any) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
         resetting = self._tracker.resetting()
+        done = np.logical_or(terminated, truncated)
+        same_step = self._tracker.mode == AutoresetMode.SAME_STEP
         values = np.zeros(self.num_envs)
         contexts: list[StepContext] = []
         owners: list[int] = []
@@ -94,8 +96,11 @@ class VectorProcessReward(VectorWrapper):
         for i in range(self.num_envs):
             if resetting[i]:
                 continue
-            info = info_at(infos, i)
-            action, response = str(actions[i]), str(obs[i])
+            # SAME_STEP: a finished sub-env is already reset; score its final obs and info.
+            final = bool(same_step and done[i])
+            info = step_info(infos, i, final)
+            action = str(actions[i])
+            response = str(infos["final_obs"][i] if final else obs[i])
             if info.get("action_valid") is False:
                 values[i] = self.invalid_score
                 continue
@@ -134,8 +139,7 @@ class VectorProcessReward(VectorWrapper):
             for j in np.flatnonzero(resetting):
                 self._start(int(j), obs[j])
             self._refresh_tasks()
-        done = np.logical_or(terminated, truncated)
-        if self._tracker.mode == AutoresetMode.SAME_STEP and done.any():
+        if same_step and done.any():
             for j in np.flatnonzero(done):
                 self._start(int(j), obs[j])
             self._refresh_tasks()
