@@ -35,9 +35,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 from sb3_contrib import MaskablePPO
-from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
-from torch import nn
 
+from prm_gym.agents.slot_policy import SlotPolicy
 from prm_gym.envs.webshop import WebShopEnv, WebShopProgress
 from prm_gym.wrappers import ChoiceActions, PotentialShaping, TextFeatures
 
@@ -48,61 +47,6 @@ MAX_CHOICES = 20
 PAGE_DIM = 64
 CHOICE_DIM = 16
 SHAPING_SCALE = 0.15  # Σ of WebShopProgress's four weights
-
-
-class SlotScorer(nn.Module):
-    """The policy/value body: one logit per choice slot from a network shared by the slots."""
-
-    def __init__(self, page_dim: int, num_slots: int, slot_dim: int, hidden: int = 64) -> None:
-        super().__init__()
-        self.page_dim, self.num_slots, self.slot_dim = page_dim, num_slots, slot_dim
-        self.page = nn.Sequential(nn.Linear(page_dim, hidden), nn.Tanh())
-        self.slot = nn.Sequential(nn.Linear(slot_dim + hidden, hidden), nn.Tanh())
-        self.score = nn.Linear(hidden, 1)
-        self.value = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh())
-        self.latent_dim_pi, self.latent_dim_vf = num_slots, hidden
-
-    def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        page = self.page(x[:, : self.page_dim])
-        slots = x[:, self.page_dim :].reshape(-1, self.num_slots, self.slot_dim)
-        joined = torch.cat([slots, page.unsqueeze(1).expand(-1, self.num_slots, -1)], dim=-1)
-        return page, slots, self.slot(joined)
-
-    def forward_actor(self, x: torch.Tensor) -> torch.Tensor:
-        return self.score(self._embed(x)[2]).squeeze(-1)
-
-    def forward_critic(self, x: torch.Tensor) -> torch.Tensor:
-        page, slots, hidden = self._embed(x)
-        # TextFeatures' slot layout: hashed action (CHOICE_DIM), present, 2 overlaps, taken
-        present = slots[..., self.slot_dim - 4 : self.slot_dim - 3]
-        return self.value(torch.cat([page, (hidden * present).amax(dim=1)], dim=-1))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_actor(x), self.forward_critic(x)
-
-
-class SlotPolicy(MaskableActorCriticPolicy):
-    """MaskablePPO's policy with :class:`SlotScorer` as body; its logits are the action logits."""
-
-    def __init__(self, *args: Any, page_dim: int, num_slots: int, **kwargs: Any) -> None:
-        self._layout = (page_dim, num_slots)
-        super().__init__(*args, **kwargs)
-
-    def _build_mlp_extractor(self) -> None:
-        page_dim, num_slots = self._layout
-        slot_dim = (self.features_dim - page_dim) // num_slots
-        self.mlp_extractor = SlotScorer(page_dim, num_slots, slot_dim)  # type: ignore[assignment]
-
-    def _build(self, lr_schedule: Any) -> None:
-        super()._build(lr_schedule)
-        self.action_net = nn.Identity()  # type: ignore[assignment]
-        nn.init.orthogonal_(self.mlp_extractor.score.weight, gain=0.01)  # type: ignore[union-attr]
-        nn.init.zeros_(self.mlp_extractor.score.bias)  # type: ignore[union-attr]
-        self.optimizer = self.optimizer_class(
-            self.parameters(),
-            lr=lr_schedule(1),
-            **self.optimizer_kwargs,  # type: ignore[arg-type]
-        )
 
 
 def make_env(scale: float) -> gym.Env[Any, Any]:

@@ -8,6 +8,9 @@
   :mod:`prm_gym.llm` backend (one env step per generation).
 * :mod:`prm_gym.agents.pg`: :class:`PGTrainer` / :class:`PGConfig`, GRPO / RLOO / PRIME
   policy-gradient training of a transformers policy with step-level advantages.
+* :mod:`prm_gym.agents.slot_policy`: :class:`SlotPolicy`, a MaskablePPO policy that scores every
+  choice slot of a ``ChoiceActions`` + ``TextFeatures(choice_dim > 0)`` observation with one
+  shared network.
 * :mod:`prm_gym.agents.rollout`: :func:`rollout` (single or vector envs, batched generation) and
   :func:`token_level_rewards` (step rewards on each step's last token).
 
