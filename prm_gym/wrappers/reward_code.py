@@ -13,6 +13,23 @@ from prm_gym.wrappers.components import add_reward_component
 __all__ = ["RewardCodeShaping"]
 
 
+def reward_code_terms(
+    values: np.ndarray, terminated: bool, potential: bool, coef: float, gamma: float
+) -> np.ndarray:
+    """Per-step terms from r(s_0..s_T) (``values`` has T + 1 entries).
+
+    As a reward: ``coef · r(s_t)`` for t = 1..T. As a potential: ``coef · (γ·r(s_{t+1}) − r(s_t))``
+    with r of a terminal state taken as 0 (Ng, Harada & Russell, 1999). Shared by the single-env
+    and vector wrappers.
+    """
+    if not potential:
+        return coef * values[1:]
+    nxt = values[1:].copy()
+    if terminated:
+        nxt[-1] = 0.0
+    return coef * (gamma * nxt - values[:-1])
+
+
 class RewardCodeShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructorArgs):
     """Adds ``coef`` × the reward code's value of each new state, recorded as ``name``.
 
@@ -100,13 +117,7 @@ class RewardCodeShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstru
         return obs, info
 
     def _terms(self, values: np.ndarray, terminated: bool) -> np.ndarray:
-        """Per-step terms from r(s_0..s_T) (``values`` has T + 1 entries)."""
-        if not self.potential:
-            return self.coef * values[1:]
-        nxt = values[1:].copy()
-        if terminated:
-            nxt[-1] = 0.0
-        return self.coef * (self.gamma * nxt - values[:-1])
+        return reward_code_terms(values, terminated, self.potential, self.coef, self.gamma)
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)

@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from prm_gym.rewards.reward_code import RewardCode, RewardCodeError, parse_state
+from prm_gym.wrappers.reward_code import reward_code_terms
 from prm_gym.wrappers.vector._util import AutoresetTracker, set_components
 
 __all__ = ["VectorRewardCodeShaping"]
@@ -85,13 +86,7 @@ class VectorRewardCodeShaping(VectorWrapper):
             return None
 
     def _terms(self, values: np.ndarray, terminated: bool) -> np.ndarray:
-        """Per-step terms from r(s_0..s_T) (``values`` has T + 1 entries)."""
-        if not self.potential:
-            return self.coef * values[1:]
-        nxt = values[1:].copy()
-        if terminated:
-            nxt[-1] = 0.0
-        return self.coef * (self.gamma * nxt - values[:-1])
+        return reward_code_terms(values, terminated, self.potential, self.coef, self.gamma)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
