@@ -16,8 +16,13 @@ the same scoring work. The comparison is run for two settings of that scorer:
 * ``cache_size=64`` (the recommended setting for step-by-step scoring): the scorer keeps each
   transcript's key/value cache and runs only the new step against it. Both sides get the cache
   (64 entries hold all 16 episodes of either side); what batching still saves is the per-call
-  cost -- tokenizer call, Python and kernel dispatch of every layer -- paid once instead of 16
-  times.
+  cost -- Python and kernel dispatch of every layer, building the mask and inputs -- paid once
+  instead of 16 times. Both sides also take the same reuse path of that cache: each call's
+  rows continue, in order, the rows of one earlier call (the 16 sub-envs' previous vector step
+  on the vector side; the same env's previous call, a batch of 1, in the loop), so the scorer
+  extends that call's cache as it is instead of copying per-transcript caches into a new
+  padded batch. The tokenizer's own work per step text (pre-tokenising, BPE) is the same on
+  both sides, as is the first step of each episode, which runs the whole prompt.
 
 Two times are reported per vector step: the whole step (env stepping, wrapper and scoring) and
 the time spent inside ``scorer.score`` alone (a timing proxy around the shared scorer). The env

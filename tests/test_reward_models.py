@@ -197,6 +197,105 @@ def test_kv_cache_scores_episodes_like_a_full_recompute(
         make(-1)
 
 
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_kv_cache_reused_batch_matches_the_general_path_and_a_full_recompute(
+    tiny: tuple[Any, Any], side: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Episodes of different lengths scored side by side, as a vector env does: when every row
+    continues the same row of the previous batch the scorer reuses that batch's cache as is
+    (no reassembly); restarts (an autoreset), reordered, partial and repeated batches take or
+    stay on the general path. Every path scores like a full recompute."""
+    from prm_gym.rewards import hf_prm
+
+    model, tokenizer = tiny
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.padding_side = side
+    assembled: list[int] = []
+    assemble = hf_prm._assemble
+
+    def counting(past: Any, n: int, device: Any) -> Any:
+        assembled.append(n)
+        return assemble(past, n, device)
+
+    monkeypatch.setattr(hf_prm, "_assemble", counting)
+    full = TokenProbPRM(model, tokenizer, step_tag=TAG)
+    cached = TokenProbPRM(model, tokenizer, step_tag=TAG, cache_size=32)
+    episodes = _episodes()
+    # Mixed step lengths within every batch: the steps differ in length across episodes.
+    assert len({len(tokenizer(s)["input_ids"]) for _, steps in episodes for s in steps}) > 3
+    slots = episodes[:3]
+    spare = episodes[3:]
+    progress = [0, 0, 0]
+    fast_steps = 0
+    for t in range(10):
+        for i, (_prompt, steps) in enumerate(slots):
+            if progress[i] >= min(len(steps), 2 + i):  # slot i restarts, like an autoreset
+                slots[i] = spare.pop(0) if spare else (f"Again: {slots[i][0]}", slots[i][1])
+                progress[i] = 0
+        contexts = [
+            StepContext(prompt, tuple(steps[: progress[i]]), steps[progress[i]])
+            for i, (prompt, steps) in enumerate(slots)
+        ]
+        before = len(assembled)
+        expected = full.score(contexts)
+        np.testing.assert_allclose(cached.score(contexts), expected, atol=1e-5)
+        # Scoring the same batch again reuses the same cached batch a second time.
+        np.testing.assert_allclose(cached.score(contexts), expected, atol=1e-5)
+        if t and all(progress):  # every row continues the previous batch's row: no assembly
+            assert len(assembled) == before
+            fast_steps += 1
+        elif t and any(progress):  # restarted rows mixed with continuing ones
+            assert len(assembled) > before
+        for i in range(len(slots)):
+            progress[i] += 1
+    assert fast_steps >= 2
+    # A reordered batch and a sub-batch of the last one take the general path, same scores.
+    for subset in ([2, 1, 0], [1]):
+        contexts = [
+            StepContext(prompt, tuple(steps[: progress[i]]), steps[progress[i]])
+            for i in subset
+            for prompt, steps in [slots[i]]
+            if progress[i] < len(steps)
+        ]
+        if not contexts:
+            continue
+        before = len(assembled)
+        np.testing.assert_allclose(cached.score(contexts), full.score(contexts), atol=1e-5)
+        assert len(assembled) == before + 1
+
+
+def test_kv_cache_squeezes_out_padding_that_outgrows_the_tokens(
+    tiny: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows whose step lengths alternate out of step leave padding gaps in a reused batch's
+    cache; once the gaps outnumber the tokens they are removed, and the scores stay those of a
+    full recompute."""
+    from prm_gym.rewards import hf_prm
+
+    model, tokenizer = tiny
+    compacted: list[int] = []
+    compact = hf_prm._compact
+
+    def counting(layers: Any, mask: Any, width: int) -> Any:
+        out = compact(layers, mask, width)
+        compacted.append(int(out[1].shape[1]))
+        assert out[1].shape[1] == width < mask.shape[1]
+        return out
+
+    monkeypatch.setattr(hf_prm, "_compact", counting)
+    full = TokenProbPRM(model, tokenizer, step_tag=TAG)
+    cached = TokenProbPRM(model, tokenizer, step_tag=TAG, cache_size=8)
+    long = "so 12 * 7 = 84 and 84 + 19 = 103, then 103 - 8 = 95 apples in all the baskets"
+    # Each of 3 rows writes the long step in turn: the batch grows by a long step every time,
+    # each row by one in three.
+    steps = [[long if k % 3 == i else "ok" for k in range(12)] for i in range(3)]
+    prompts = ["Q1?", "A longer second question?", "Q3?"]
+    for k in range(len(steps[0])):
+        contexts = [StepContext(p, tuple(s[:k]), s[k]) for p, s in zip(prompts, steps, strict=True)]
+        np.testing.assert_allclose(cached.score(contexts), full.score(contexts), atol=1e-5)
+    assert compacted
+
+
 def test_kv_cache_switches_off_when_the_tokenizer_does_not_split_at_the_marker(
     tiny: tuple[Any, Any],
 ) -> None:

@@ -24,9 +24,14 @@ transcripts it scored. A context whose prompt and previous steps were scored bef
 case when a wrapper scores an episode step by step) then tokenises and runs only its new step
 against that cache, so a step's cost no longer grows with the transcript; contexts with and
 without a cached prefix share one forward pass (cached prefixes left-padded, new tokens
-right-padded, positions counted per row). Tokenising the new step on its own is exact only when
-the tokenizer splits text at the marker (a special token); this is checked on the first cached
-step and the cache switches itself off, with a warning, when it fails. Call
+right-padded, positions counted per row). The cache is kept per forward pass: when every row of
+a batch continues the same row of one earlier batch, in order (the sub-envs of a vector env
+stepping together, or one env scored alone), that batch's keys/values and mask are used as they
+are, with no per-row copying; the padding they carry stays in place, hidden by the mask, until
+it outnumbers the longest row's tokens and is squeezed out. Any other mix is assembled row by
+row (one indexed copy per earlier batch and layer). Tokenising the new step on its own is
+exact only when the tokenizer splits text at the marker (a special token); this is checked on
+the first cached step and the cache switches itself off, with a warning, when it fails. Call
 ``clear_cache()`` after changing the model's weights.
 torch and transformers are imported only when a model is loaded or run.
 """
@@ -111,8 +116,8 @@ class _StepTokenPRM:
                 f"and position_ids; {type(self.model).__name__} does not (pass cache_size=0)"
             )
         self.cache_size = cache_size
-        # (prompt, steps) -> (token ids, per-layer (keys, values), each (1, heads, len, dim))
-        self._cache: OrderedDict[tuple[str, tuple[str, ...]], tuple[list[int], list[Any]]]
+        # (prompt, steps) -> (token ids, the forward pass's cache that holds it, row there)
+        self._cache: OrderedDict[tuple[str, tuple[str, ...]], tuple[list[int], _KVBatch, int]]
         self._cache = OrderedDict()
         self._split_checked = False
 
@@ -188,11 +193,14 @@ class _StepTokenPRM:
 
     # -- key/value cache --------------------------------------------------------------------
     def _score_cached(self, contexts: Sequence[StepContext]) -> np.ndarray:
+        cache = self._cache
         keys = [(c.prompt, tuple(c.previous_steps)) for c in contexts]
-        hits = [i for i, key in enumerate(keys) if key in self._cache]
-        fresh = [i for i, key in enumerate(keys) if key not in self._cache]
-        # Per context: (cached token ids, new token ids, cached keys/values or None).
-        rows: list[tuple[list[int], list[int], list[Any] | None]] = [([], [], None)] * len(keys)
+        entries = [cache.get(key) for key in keys]
+        hits = [i for i, entry in enumerate(entries) if entry is not None]
+        fresh = [i for i, entry in enumerate(entries) if entry is None]
+        # Per context: (cached token ids, new token ids, (cached batch, row) or None).
+        rows: list[tuple[list[int], list[int], tuple[_KVBatch, int] | None]]
+        rows = [([], [], None)] * len(keys)
         if fresh:
             texts = [
                 self.format(contexts[i].prompt, [*keys[i][1], contexts[i].action]) for i in fresh
@@ -203,9 +211,9 @@ class _StepTokenPRM:
             texts = [f"{self.step_prefix}{contexts[i].action.strip()}{self.marker}" for i in hits]
             encoded = self._encode_steps(texts)
             for i, ids in zip(hits, encoded, strict=True):
-                past_ids, past = self._cache[keys[i]]
-                self._cache.move_to_end(keys[i])
-                rows[i] = (past_ids, list(ids), past)
+                past_ids, batch, row = entries[i]  # type: ignore[misc]
+                cache.move_to_end(keys[i])
+                rows[i] = (past_ids, ids, (batch, row))
             if not self._split_checked and not self._check_split(contexts[hits[0]], rows[hits[0]]):
                 return self.score(contexts)
         import torch
@@ -245,38 +253,47 @@ class _StepTokenPRM:
 
     def _forward_cached(
         self,
-        rows: Sequence[tuple[list[int], list[int], list[Any] | None]],
+        rows: Sequence[tuple[list[int], list[int], tuple[_KVBatch, int] | None]],
         new_keys: Sequence[tuple[str, tuple[str, ...]]],
     ) -> list[float]:
         import torch
-        from transformers import DynamicCache
 
         device = next(self.model.parameters()).device
-        past_len = [len(r[0]) for r in rows]
+        past = [r[2] for r in rows]
+        first = past[0]
+        if (
+            first is not None
+            and first[0].rows == len(rows)
+            and all(p is not None and p[0] is first[0] and p[1] == r for r, p in enumerate(past))
+        ):
+            # Row r continues row r of one earlier forward pass, for every r (sub-envs of a
+            # vector env stepping together, or one env scored alone): reuse its cache as is.
+            layers, past_mask = first[0].layers, first[0].mask
+            if past_mask.shape[1] > 2 * max(len(r[0]) for r in rows):
+                # The padding kept in place has outgrown the tokens (steps whose lengths
+                # vary out of step across rows): squeeze it out once.
+                layers, past_mask = _compact(layers, past_mask, max(len(r[0]) for r in rows))
+        else:
+            layers, past_mask = _assemble(past, len(rows), device)
         new_len = [len(r[1]) for r in rows]
-        width, n_new = max(past_len), max(new_len)
+        n_new = max(new_len)
         pad = int(self.tokenizer.pad_token_id)
-        input_ids = torch.full((len(rows), n_new), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width + n_new), dtype=torch.long)
-        for r, (_, ids, _) in enumerate(rows):
-            input_ids[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            mask[r, width - past_len[r] : width + len(ids)] = 1
-        positions = torch.tensor(past_len).unsqueeze(1) + torch.arange(n_new).unsqueeze(0)
-        cache = DynamicCache()
-        if width:
-            cached = next(r[2] for r in rows if r[2] is not None)
-            for layer, (k0, v0) in enumerate(cached):
-                keys = k0.new_zeros((len(rows), k0.shape[1], width, k0.shape[3]))
-                values = v0.new_zeros((len(rows), v0.shape[1], width, v0.shape[3]))
-                for r, (_, _, past) in enumerate(rows):
-                    if past is not None:
-                        keys[r, :, width - past_len[r] :] = past[layer][0][0]
-                        values[r, :, width - past_len[r] :] = past[layer][1][0]
-                cache.update(keys, values, layer)
+        # numpy first: torch.tensor on nested lists is several times slower.
+        input_ids = torch.from_numpy(
+            np.array([ids + [pad] * (n_new - len(ids)) for _, ids, _ in rows], dtype=np.int64)
+        ).to(device)
+        lengths = torch.from_numpy(
+            np.array([[len(r[0]) for r in rows], new_len], dtype=np.int64)
+        ).to(device)
+        steps = torch.arange(n_new, device=device)
+        new_mask = (steps < lengths[1][:, None]).to(past_mask.dtype)
+        mask = torch.cat([past_mask, new_mask], dim=1)
+        positions = lengths[0][:, None] + steps
+        cache = _dynamic_cache(layers)
         kwargs: dict[str, Any] = {
-            "input_ids": input_ids.to(device),
-            "attention_mask": mask.to(device),
-            "position_ids": positions.to(device),
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "position_ids": positions,
             "use_cache": True,
             str(self._cache_kwarg): cache,
         }
@@ -293,17 +310,106 @@ class _StepTokenPRM:
         rows_at = torch.arange(len(rows), device=logits.device)
         at = logits[rows_at, torch.tensor(last_marker, device=logits.device)]
         scores = [float(v) for v in self._probabilities(at.float()).tolist()]
-        # Views, not copies: the batch's cache tensors were freshly made by this forward pass;
-        # they live on while any of their rows is cached (at most cache_size rows in all).
-        layers = [(layer[0], layer[1]) for layer in cache]
+        # The batch's cache tensors were freshly made by this forward pass; they live on while
+        # any of their rows is cached (at most cache_size rows in all).
+        state = _KVBatch([(layer[0], layer[1]) for layer in cache], mask)
         for r, (past_ids, ids, _) in enumerate(rows):
-            span = slice(width - past_len[r], width + len(ids))
-            kv = [(k[r : r + 1, :, span], v[r : r + 1, :, span]) for k, v in layers]
-            self._cache[new_keys[r]] = (past_ids + ids, kv)
+            self._cache[new_keys[r]] = (past_ids + ids, state, r)
             self._cache.move_to_end(new_keys[r])
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return scores
+
+
+class _KVBatch:
+    """The key/value cache of one cached forward pass, shared by the transcripts it scored.
+
+    ``layers`` holds per layer ``(keys, values)``, each ``(rows, heads, width, head_dim)``;
+    ``mask`` ``(rows, width)`` is 1 at a row's real tokens. A row's tokens need not be
+    contiguous: the padding of earlier batches (left of a row's cache, right of its new step)
+    stays in place, hidden by the mask, so a batch can be extended without copying its rows.
+    """
+
+    __slots__ = ("layers", "mask", "rows")
+
+    def __init__(self, layers: list[tuple[Any, Any]], mask: Any) -> None:
+        self.layers = layers
+        self.mask = mask
+        self.rows = int(mask.shape[0])
+
+
+def _dynamic_cache(layers: Sequence[tuple[Any, Any]]) -> Any:
+    """A ``DynamicCache`` holding ``layers``, without copying them where transformers allows.
+
+    ``update`` on an empty layer concatenates onto an empty tensor (a copy of the whole
+    cache); transformers >= 4.56 keeps each layer's tensors as ``keys``/``values``, so the
+    tensors are handed over directly there. The forward pass never writes into them
+    (``update`` concatenates), so a batch's cache can be shared by later passes.
+    """
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    held = getattr(cache, "layers", None)
+    for i, (keys, values) in enumerate(layers):
+        cache.update(keys[:, :, :0], values[:, :, :0], i)  # creates layer i, empty
+        layer = held[i] if isinstance(held, list) and i < len(held) else None
+        if isinstance(getattr(layer, "keys", None), type(keys)) and hasattr(layer, "values"):
+            layer.keys, layer.values = keys, values  # type: ignore[union-attr]
+        else:
+            cache.update(keys, values, i)
+    return cache
+
+
+def _compact(layers: Sequence[tuple[Any, Any]], mask: Any, width: int) -> tuple[Any, Any]:
+    """The same rows with their padding gaps removed: each row's tokens, in order, left-padded
+    to ``width`` (the longest row's token count)."""
+    import torch
+
+    # A stable sort of the 0/1 mask puts each row's padding first and its tokens after, in order.
+    order = torch.sort(mask, dim=1, stable=True).indices[:, mask.shape[1] - width :]
+    out = []
+    for keys, values in layers:
+        at = order[:, None, :, None].expand(-1, keys.shape[1], -1, keys.shape[3])
+        out.append((torch.gather(keys, 2, at), torch.gather(values, 2, at)))
+    return out, torch.gather(mask, 1, order)
+
+
+def _assemble(
+    past: Sequence[tuple[_KVBatch, int] | None], n: int, device: Any
+) -> tuple[list[tuple[Any, Any]], Any]:
+    """Per-layer keys/values and mask of ``n`` rows, each row's cache (if any) left-padded.
+
+    Rows are copied one source batch at a time (one indexed copy per batch and layer).
+    """
+    import torch
+
+    groups: dict[int, tuple[_KVBatch, list[int], list[int]]] = {}
+    for r, p in enumerate(past):
+        if p is not None:
+            group = groups.setdefault(id(p[0]), (p[0], [], []))
+            group[1].append(r)
+            group[2].append(p[1])
+    if not groups:
+        return [], torch.zeros((n, 0), dtype=torch.long, device=device)
+    width = max(batch.mask.shape[1] for batch, _, _ in groups.values())
+    ref = next(iter(groups.values()))[0]
+    mask = ref.mask.new_zeros((n, width))
+    layers = [
+        (
+            k.new_zeros((n, k.shape[1], width, k.shape[3])),
+            v.new_zeros((n, v.shape[1], width, v.shape[3])),
+        )
+        for k, v in ref.layers
+    ]
+    for batch, dest, src in groups.values():
+        w = batch.mask.shape[1]
+        to = torch.tensor(dest, device=mask.device)
+        at = torch.tensor(src, device=mask.device)
+        mask[to, width - w :] = batch.mask[at]
+        for (keys, values), (k, v) in zip(layers, batch.layers, strict=True):
+            keys[to, :, width - w :] = k[at]
+            values[to, :, width - w :] = v[at]
+    return layers, mask
 
 
 class TokenProbPRM(_StepTokenPRM):

@@ -26,7 +26,8 @@ class VectorProcessReward(VectorWrapper):
     With a transformer PRM, build it with ``cache_size >= num_envs`` (e.g.
     ``RewardHeadPRM(path, cache_size=4 * num_envs)``): each sub-env's transcript then stays in
     the scorer's key/value cache and a vector step runs only the new steps, in one forward
-    pass (``benchmarks/scoring.py``).
+    pass that reuses the previous step's batched cache as is, without reassembling it row by
+    row (``benchmarks/scoring.py``).
 
     Example:
         >>> import gymnasium as gym
