@@ -110,3 +110,18 @@ def test_reward_components_sum_and_names() -> None:
     assert reward == sum(info["reward_components"].values())
     with pytest.raises(ValueError, match="not finite"):
         add_reward_component(info, reward, "bad", float("nan"))
+
+
+@pytest.mark.parametrize(("env_id", "default"), [("prm/SQL-v0", 5), ("prm/Code-v0", 4)])
+def test_max_steps_is_an_alias_of_max_turns(env_id: str, default: int) -> None:
+    import gymnasium as gym
+
+    import prm_gym  # noqa: F401
+
+    assert gym.make(env_id).unwrapped.max_turns == default
+    assert gym.make(env_id, max_steps=2).unwrapped.max_turns == 2
+    assert gym.make(env_id, max_turns=3, max_steps=3).unwrapped.max_turns == 3
+    with pytest.raises(ValueError, match="same limit"):
+        gym.make(env_id, max_turns=3, max_steps=2)
+    with pytest.raises(ValueError, match="positive integer"):
+        gym.make(env_id, max_steps=0)

@@ -19,7 +19,13 @@ from prm_gym.core.task import RecordParser, Task, TaskSource, as_task_source
 from prm_gym.core.transcript import Transcript, Turn
 from prm_gym.spaces import Text
 
-__all__ = ["ActResult", "TextEnv", "abbreviate_action", "validate_text_action"]
+__all__ = [
+    "ActResult",
+    "TextEnv",
+    "abbreviate_action",
+    "episode_limit",
+    "validate_text_action",
+]
 
 _ALLOWED_CONTROL = {"\n", "\t", "\r"}
 
@@ -46,6 +52,24 @@ def validate_text_action(action: str, max_length: int) -> str | None:
     if not any(ch.isalnum() for ch in action):
         return "action has no letters or digits"
     return None
+
+
+def episode_limit(max_turns: int | None, max_steps: int | None, default: int) -> int:
+    """The action limit of an env whose own name for it is ``max_turns``.
+
+    SQL-v0 and Code-v0 call their limit ``max_turns`` (as their issues did); the other envs call
+    it ``max_steps``. Both are accepted, so ``gym.make(id, max_steps=n)`` works for every env.
+    Giving both with different values is an error.
+    """
+    if max_turns is not None and max_steps is not None and max_turns != max_steps:
+        raise ValueError(
+            f"max_turns={max_turns} and max_steps={max_steps} name the same limit; give one"
+        )
+    limit = max_turns if max_turns is not None else max_steps
+    limit = default if limit is None else limit
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"max_turns must be a positive integer, got {limit!r}")
+    return limit
 
 
 def abbreviate_action(action: str, max_length: int) -> str:

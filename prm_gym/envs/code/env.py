@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from prm_gym.core.task import Task
-from prm_gym.core.text_env import ActResult, TextEnv
+from prm_gym.core.text_env import ActResult, TextEnv, episode_limit
 from prm_gym.envs.code.loaders import load_shipped_problems, parse_code_record
 from prm_gym.sandbox import ExecutionResult, Sandbox, SandboxLimits
 
@@ -85,7 +85,7 @@ class CodeEnv(TextEnv):
     |---|---|---|
     | ``tasks`` | ``None`` | shipped problems (``None``), JSONL path, records, ``Task`` list, |
     | | | ``datasets.Dataset`` or ``TaskSource`` (ours, HumanEval or MBPP records) |
-    | ``max_turns`` | ``4`` | submissions before truncation |
+    | ``max_turns`` | ``4`` | submissions before truncation (``max_steps`` is an alias) |
     | ``timeout`` | ``5.0`` | wall-clock seconds per execution |
     | ``memory_mb`` | ``512`` | address-space limit per execution |
     | ``pool_size`` | ``2`` | warm sandbox workers kept ready |
@@ -112,7 +112,8 @@ class CodeEnv(TextEnv):
         self,
         tasks: Any = None,
         *,
-        max_turns: int = 4,
+        max_turns: int | None = None,
+        max_steps: int | None = None,
         timeout: float = 5.0,
         memory_mb: int = 512,
         pool_size: int = 2,
@@ -120,6 +121,7 @@ class CodeEnv(TextEnv):
         max_action_length: int = 16384,
         render_mode: str | None = None,
     ) -> None:
+        max_turns = episode_limit(max_turns, max_steps, default=4)
         super().__init__(
             tasks,
             default_tasks=load_shipped_problems,

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from prm_gym.core.task import ProceduralSource, Task
-from prm_gym.core.text_env import ActResult, TextEnv
+from prm_gym.core.text_env import ActResult, TextEnv, episode_limit
 from prm_gym.envs.sql.checker import ExecutionChecker, task_database, task_test_suite
 from prm_gym.envs.sql.databases import SCHEMAS
 from prm_gym.envs.sql.generator import LEVELS, SQLConfig, generate
@@ -112,7 +112,7 @@ class SQLEnv(TextEnv):
     | | | on which a solution must match (Spider test-suite evaluation) |
     | ``cache_dir`` | ``None`` | where databases are built (``$PRM_GYM_CACHE/sql`` or |
     | | | ``~/.cache/prm_gym/sql``) |
-    | ``max_turns`` | ``5`` | actions before truncation |
+    | ``max_turns`` | ``5`` | actions before truncation (``max_steps`` is an alias) |
     | ``match`` | ``"spider"`` | ``"spider"`` (multiset / ordered) or ``"bird"`` (set) |
     | ``float_tol`` | ``None`` | tolerance for float comparison (``None``: exact) |
     | ``query_timeout`` | ``2.0`` | seconds a query may run |
@@ -152,7 +152,8 @@ class SQLEnv(TextEnv):
         db_seed: int = 0,
         test_suite: int = 1,
         cache_dir: str | None = None,
-        max_turns: int = 5,
+        max_turns: int | None = None,
+        max_steps: int | None = None,
         match: MatchMode = "spider",
         float_tol: float | None = None,
         query_timeout: float = 2.0,
@@ -171,6 +172,7 @@ class SQLEnv(TextEnv):
             cache_dir=None if cache_dir is None else str(cache_dir),
             sample_rows=sample_rows,
         )
+        max_turns = episode_limit(max_turns, max_steps, default=5)
         super().__init__(
             tasks,
             default_tasks=lambda: ProceduralSource(partial(generate, config)),
