@@ -8,6 +8,7 @@ import subprocess
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -198,3 +199,118 @@ def test_cli_eval_prm_reports_a_missing_model(tmp_path: Path) -> None:
     assert main(["train-prm", "prm/Nope-v0", "--out", str(tmp_path), "--quiet"]) == 2
     bad_noise = ["train-prm", "prm/Math-v0", "--noise", "0.2", "1.5", "--out", str(tmp_path)]
     assert main(bad_noise) == 2
+
+
+def test_lm_mask_covers_exactly_the_prompt_and_correct_steps() -> None:
+    """The LM phase's mask, built from the tokenizer's offsets, keeps the prompt's and the good
+    steps' tokens (separators included) and drops every token of a wrong step."""
+    from prm_gym.rewards.prm_training import _build_tokenizer, _format_text, _lm_mask
+
+    sample = PRMSample(
+        "What is 2 + 3?",
+        ("Step 1: 2 + 3 = 6.", "Step 2: The answer is \\boxed{5}."),
+        (0.0, 1.0),
+        0,
+        True,
+        "t",
+        (False, True),
+    )
+    text = _format_text(sample, "reward_head")
+    tokenizer = _build_tokenizer([text] * 4, 300)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    mask = _lm_mask(sample, "reward_head", enc["offset_mapping"])
+    kept = "".join(text[a:b] for (a, b), m in zip(enc["offset_mapping"], mask, strict=True) if m)
+    dropped = "".join(
+        text[a:b] for (a, b), m in zip(enc["offset_mapping"], mask, strict=True) if not m
+    )
+    assert kept == "What is 2 + 3?Step 2: The answer is \\boxed{5}.<extra_0>"
+    assert dropped == "Step 1: 2 + 3 = 6.<extra_0>"
+    tp = _format_text(sample, "token_prob")
+    enc = tokenizer(tp, add_special_tokens=False, return_offsets_mapping=True)
+    mask = _lm_mask(sample, "token_prob", enc["offset_mapping"])
+    offsets = enc["offset_mapping"]
+    dropped = "".join(tp[a:b] for (a, b), m in zip(offsets, mask, strict=True) if not m)
+    assert dropped == " Step 1: 2 + 3 = 6.ки"
+
+
+def test_lm_pretraining_lowers_the_masked_lm_loss_and_stays_loadable(tmp_path: Path) -> None:
+    """pretrain_steps of the masked next-token loss (head tied to wte) lower that loss; the
+    result is still a plain GPT2ForTokenClassification that RewardHeadPRM loads."""
+    import torch
+
+    from prm_gym.rewards import RewardHeadPRM
+    from prm_gym.rewards.prm_training import _format_text, _lm_mask, _masked_lm_loss
+
+    data = make_prm_dataset(n=48, seed=0, levels=(1,))
+    assert all("-L1-" in s.task_id for s in data)  # the levels option reaches gym.make
+
+    def lm_loss(model: Any, tokenizer: Any) -> float:
+        total = 0.0
+        with torch.no_grad():
+            for sample in data:
+                text = _format_text(sample, "reward_head")
+                enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+                ids = torch.tensor([enc["input_ids"]])
+                mask = torch.tensor([_lm_mask(sample, "reward_head", enc["offset_mapping"])])
+                hidden = model.base_model(input_ids=ids)[0]
+                total += float(_masked_lm_loss(model, hidden, ids, mask))
+        return total / len(data)
+
+    kw = dict(n_embd=32, batch_size=16, lr=5e-3, progress=False)
+    before, tok0 = train_prm(data, steps=0, **kw)  # type: ignore[arg-type]
+    after, tok1 = train_prm(data, steps=5, pretrain_steps=40, lm_weight=1.0, **kw)  # type: ignore[arg-type]
+    assert tok0.get_vocab() == tok1.get_vocab()
+    assert lm_loss(after, tok1) < lm_loss(before, tok0) - 0.5
+    save_prm(after, tok1, tmp_path, "reward_head")
+    assert type(after).__name__ == "GPT2ForTokenClassification"
+    scorer = load_prm(tmp_path)
+    assert isinstance(scorer, RewardHeadPRM)
+    a = scorer.score_steps(data[0].prompt, list(data[0].steps))
+    assert a.shape == (len(data[0].steps),) and ((a >= 0) & (a <= 1)).all()
+
+
+@pytest.mark.slow
+def test_transformer_prm_recipe_beats_constant_baseline_on_held_out() -> None:
+    """The issue-6 recipe: 300 LM-only steps on prompt + correct-step tokens, then 1,000 steps
+    of step BCE + LM loss, on 4,000 level-1 solutions; judged on 300 held-out solutions from
+    disjoint task seeds (measured: AUROC 0.79, F1 0.65 vs 0.00; ~3 min on one CPU thread)."""
+    train = make_prm_dataset(n=4000, seed=0, levels=(1,))
+    test = make_prm_dataset(n=300, seed=HELD_OUT, samples_per_task=4, levels=(1,))
+    model, tokenizer = train_prm(
+        train,
+        format="reward_head",
+        lr=5e-3,
+        batch_size=64,
+        steps=1000,
+        pretrain_steps=300,
+        lm_weight=1.0,
+        progress=False,
+    )
+    from prm_gym.rewards import RewardHeadPRM
+
+    result = eval_prm(RewardHeadPRM(model, tokenizer, separator="<extra_0>"), test)
+    print(result.summary())
+    assert result.step_auroc > 0.65
+    assert result.f1 > result.baseline["f1"] + 0.3
+
+
+def test_cli_train_prm_recipe_flags_and_levels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--levels, --pretrain-steps, --lm-weight, --steps and --batch-size reach train_prm; eval-prm
+    reuses the trained levels; --help lists the flags and bad levels are usage errors."""
+    out_dir = tmp_path / "prm"
+    args = [
+        "train-prm", "prm/Math-v0", "--n", "32", "--levels", "1", "--format", "reward_head",
+        "--batch-size", "16", "--pretrain-steps", "2", "--steps", "2", "--lm-weight", "1",
+        "--out", str(out_dir), "--quiet",
+    ]  # fmt: skip
+    assert main(args) == 0
+    assert json.loads((out_dir / "prm_training.json").read_text())["levels"] == [1]
+    assert main(["eval-prm", str(out_dir), "--n", "8", "--quiet"]) == 0
+    assert "step AUROC" in capsys.readouterr().out
+    assert main(["train-prm", "prm/Math-v0", "--levels", "7", "--out", str(tmp_path)]) == 2
+    assert main(["train-prm", "--help"]) == 0
+    text = capsys.readouterr().out
+    for flag in ("--levels", "--pretrain-steps", "--lm-weight", "--steps", "--batch-size"):
+        assert flag in text
