@@ -1,19 +1,26 @@
 """Sample efficiency of SAC on prm/Push-v0: sparse reward, + HER, + staged or learned potential.
 
-Four variants, ``--seeds`` seeds each (default 3), every run with the same SAC settings
-(:data:`SHARED`: n_envs, train_freq, gradient_steps, learning_starts, network, learning rate,
-batch size, γ) and the same env-step budget:
+Four variants by default, ``--seeds`` seeds each (default 3), every run with the same SAC
+settings (:data:`SHARED`: n_envs, train_freq, gradient_steps, learning_starts, network, learning
+rate, batch size, γ, and one fixed input normalisation from noisy scripted-expert episodes)
+and the same env-step budget:
 
-(a) sparse      the env's own reward (−1 per step away from the goal), no shaping;
-(b) sparse+HER  the same with hindsight experience replay (future strategy, 4 goals);
-(c) staged      + PotentialShaping with the hand-written StagedPotential (scale 10);
-(d) learned     + PotentialShaping with a LearnedProgressPotential (scale 10) fitted per seed
-                on scripted-expert demos (:meth:`LearnedProgressPotential.from_experts`).
+(a) sparse        the env's own reward (−1 per step away from the goal), no shaping;
+(b) sparse+HER    the same with hindsight experience replay (future strategy, 4 goals);
+(c) staged+HER    + PotentialShaping with the hand-written StagedPotential (scale 10), HER
+                  through ShapedHerReplayBuffer (relabelled goals get their own shaping term);
+(d) learned+HER   the same with a LearnedProgressPotential (scale 10) fitted per seed on
+                  scripted-expert demos (:meth:`LearnedProgressPotential.from_experts`).
 
-Without ``--steps`` the per-run budget is computed: one short calibration run (sparse+HER, the
-slowest variant because of goal relabelling) measures training env-steps/s, one untrained
-evaluation measures the cost of an evaluation point, one potential fit measures its cost, and
-the budget is the largest that fits ``--minutes`` (default 60) for all runs. It is printed.
+``--variants`` also offers the shaped variants without HER (``staged``, ``learned``). Shaping
+is compared on top of HER because HER is the standard learner for these goal-conditioned
+tasks; ``ShapedHerReplayBuffer`` keeps the shaping exact for relabelled goals.
+
+Without ``--steps`` the per-run budget is computed: one short calibration run (learned+HER, the
+slowest variant: goal relabelling plus the progress model's forward pass) measures training
+env-steps/s, one untrained evaluation measures the cost of an evaluation point, one potential
+fit measures its cost, and the budget is the largest that fits ``--minutes`` (default 60) for
+all runs. It is printed.
 
 Prints, per variant, the env steps to reach 80% success (mean over seeds; seeds that never
 reach it count as the budget and the mean is shown as a lower bound "≥") and the ratio to
@@ -65,19 +72,24 @@ SHARED: dict[str, Any] = {
     "gradient_steps": 2,
     "learning_starts": 1_000,
     "gamma": 0.95,
+    "obs_norm": "experts",
     "algo_kwargs": {
         "policy_kwargs": {"net_arch": [128, 128]},
         "learning_rate": 1e-3,
         "batch_size": 256,
     },
 }
-#: label -> (shaping, her)
-VARIANTS: dict[str, tuple[str, bool]] = {
+#: label -> (shaping, her): every variant ``--variants`` accepts.
+ALL_VARIANTS: dict[str, tuple[str, bool]] = {
     "sparse": ("none", False),
     "sparse+HER": ("none", True),
-    "staged potential": ("potential", False),
-    "learned potential": ("learned", False),
+    "staged+HER": ("potential", True),
+    "learned+HER": ("learned", True),
+    "staged": ("potential", False),
+    "learned": ("learned", False),
 }
+#: The default variants (the headline table).
+VARIANTS: tuple[str, ...] = ("sparse", "sparse+HER", "staged+HER", "learned+HER")
 BASELINE = "sparse+HER"
 
 
@@ -117,7 +129,7 @@ def run_one(
     eval_episodes: int = EVAL_EPISODES,
     env_id: str = ENV_ID,
 ) -> LearningCurve:
-    shaping, her = VARIANTS[label]
+    shaping, her = ALL_VARIANTS[label]
     potential = None
     if shaping == "learned":
         if seed not in potentials:
@@ -171,10 +183,13 @@ def calibrate(
     eval_s = time.perf_counter() - start  # an untrained policy runs full-length episodes: upper
     env.close()  # bound
 
-    # Learning from the start of the calibration run, so its speed is the training speed.
+    # Learning from the start of the calibration run, so its speed is the training speed. The
+    # slowest variant: HER relabelling plus the progress model's forward pass per replayed batch.
     settings = {**SHARED, "learning_starts": min(200, calib_steps // 4)}
     curve = train(
         env_id,
+        shaping="learned",
+        potential=potentials[0],
         her=True,
         total_timesteps=calib_steps,
         seed=0,
@@ -322,6 +337,15 @@ def main() -> None:
         help="runs trained at once, one process and one torch thread each (default: 2 or the "
         "number of CPUs if fewer)",
     )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(ALL_VARIANTS),
+        default=list(VARIANTS),
+        metavar="VARIANT",
+        help=f"variants to run, from {', '.join(ALL_VARIANTS)} (default: {' '.join(VARIANTS)}); "
+        f"must include {BASELINE}",
+    )
     parser.add_argument("--progress", action="store_true", help="tqdm bars on stderr")
     args = parser.parse_args()
     if args.quick:
@@ -334,9 +358,12 @@ def main() -> None:
         parser.error("--steps must be >= 1")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    if BASELINE not in args.variants:
+        parser.error(f"--variants must include {BASELINE} (the ratios are to it)")
+    variants = list(dict.fromkeys(args.variants))
     th.set_num_threads(1)
     seeds = list(range(args.seeds))
-    n_runs = len(VARIANTS) * len(seeds)
+    n_runs = len(variants) * len(seeds)
     potentials = _POTENTIALS  # calibration's fit for seed 0 is reused by in-process runs
 
     print(
@@ -345,7 +372,7 @@ def main() -> None:
         f"{os.cpu_count()} CPU(s), {args.jobs} run(s) at once, 1 torch thread each"
     )
     print(f"shared settings: {SHARED}")
-    print(f"variants: {', '.join(VARIANTS)}; seeds {seeds}; shaping scale {SHAPING_SCALE:g}")
+    print(f"variants: {', '.join(variants)}; seeds {seeds}; shaping scale {SHAPING_SCALE:g}")
     total_start = time.perf_counter()
     if args.steps is None:
         cal = calibrate(
@@ -359,7 +386,7 @@ def main() -> None:
         )
         budget = cal.budget
         print(
-            f"calibration: {cal.train_steps_per_s:,.0f} training env steps/s (sparse+HER, "
+            f"calibration: {cal.train_steps_per_s:,.0f} training env steps/s (learned+HER, "
             f"{args.calib_steps:,} steps), {cal.eval_s:.2f} s per evaluation of "
             f"{EVAL_EPISODES} episodes, {cal.fit_s:.1f} s per learned-potential fit"
         )
@@ -375,10 +402,10 @@ def main() -> None:
         flush=True,
     )
 
-    results = {label: VariantResult(label) for label in VARIANTS}
+    results = {label: VariantResult(label) for label in variants}
     # Seed-major order, so that with several jobs the seeds of one variant do not all run at once
     # and an interrupted benchmark still has every variant for the first seeds.
-    tasks = [(label, seed) for seed in seeds for label in VARIANTS]
+    tasks = [(label, seed) for seed in seeds for label in variants]
     runs: dict[tuple[str, int], tuple[LearningCurve, float]] = {}
     if args.jobs == 1:
         for label, seed in tasks:

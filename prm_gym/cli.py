@@ -431,6 +431,7 @@ def _cmd_train(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             algo=args.algo,
             shaping=args.shaping,
             her=args.her,
+            obs_norm=args.obs_norm,
             total_timesteps=args.steps,
             seed=args.seed,
             n_envs=args.n_envs,
@@ -492,6 +493,13 @@ def _add_train_plot_parsers(sub: Any) -> None:
         "model trained on expert demos (none)",
     )
     train.add_argument("--her", action="store_true", help="hindsight experience replay (sac/td3)")
+    train.add_argument(
+        "--obs-norm",
+        choices=("none", "experts"),
+        default="none",
+        help="experts: normalise policy inputs with fixed statistics of noisy scripted-expert "
+        "episodes (manipulation envs) (none)",
+    )
     train.add_argument(
         "--steps", type=_positive_int, default=20_000, help="environment steps (20000)"
     )

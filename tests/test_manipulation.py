@@ -391,11 +391,42 @@ def test_staged_potential_orders_pick_place_stages() -> None:
     assert potential.stage(obs(block.tolist(), 0.0)) == 1
 
 
+def test_push_potential_rewards_pushing_without_a_contact_cliff() -> None:
+    from prm_gym.envs.manipulation.potentials import CONTACT_RADIUS, PUSH_WEIGHT
+
+    potential = StagedPotential("prm/Push-v0", scale=10.0)
+    goal = np.array([0.2, 0.0, layout.BLOCK_REST_Z])
+
+    def obs(grip_x: float, block_x: float) -> dict[str, np.ndarray]:
+        o = np.zeros(layout.BLOCK_OBS_DIM)
+        o[layout.GRIP_POS] = [grip_x, 0.0, layout.BLOCK_REST_Z]
+        o[layout.BLOCK_POS] = [block_x, 0.0, layout.BLOCK_REST_Z]
+        return {"observation": o, "desired_goal": goal}
+
+    at_point = obs(-layout.PUSH_OFFSET, 0.0)
+    assert potential.stage(at_point) == 1
+    # The block slides 5 cm ahead after a push and the gripper stays where it was: the block's
+    # progress outweighs the lost contact, by (PUSH_WEIGHT - 1) per metre.
+    slid = obs(-layout.PUSH_OFFSET, 0.05)
+    assert potential.stage(slid) == 0
+    gain = potential(slid, {}) - potential(at_point, {})
+    assert gain == pytest.approx(10.0 * (PUSH_WEIGHT - 1.0) * 0.05, rel=1e-9)
+    # Φ is continuous where the stage changes.
+    inside = obs(-layout.PUSH_OFFSET - CONTACT_RADIUS + 1e-6, 0.0)
+    outside = obs(-layout.PUSH_OFFSET - CONTACT_RADIUS - 1e-6, 0.0)
+    assert (potential.stage(inside), potential.stage(outside)) == (1, 0)
+    assert abs(potential(inside, {}) - potential(outside, {})) < 1e-4
+    # Pushing the block away from the goal loses potential.
+    assert potential(obs(-layout.PUSH_OFFSET - 0.03, -0.03), {}) < potential(at_point, {})
+
+
 def test_staged_potential_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="unknown manipulation task"):
         StagedPotential("prm/Math-v0")
     with pytest.raises(ValueError, match="scale"):
         StagedPotential("push", scale=0.0)
+    with pytest.raises(ValueError, match="push_scale"):
+        StagedPotential("push", push_scale=float("nan"))
 
 
 # ---------------------------------------------------------------- bad input, seeding, rendering

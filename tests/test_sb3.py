@@ -232,3 +232,214 @@ def test_learned_shaping_trains_a_progress_model_first() -> None:
     assert curve.config["potential"].startswith("LearnedProgressPotential")
     assert "scale=5" in curve.config["potential"]
     assert curve.config["shaping_scale"] == 5.0
+
+
+# ---------------------------------------------------------------- HER with shaping, normalisation
+
+
+def _filled_shaped_her_buffer(potential: Any, gamma: float, n_steps: int = 120) -> Any:
+    """A ShapedHerReplayBuffer holding ``n_steps`` random transitions of shaped Push-v0."""
+    import gymnasium as gym
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from prm_gym.agents.her import ShapedHerReplayBuffer
+    from prm_gym.wrappers import PotentialShaping
+
+    def wrap(env: gym.Env[Any, Any]) -> gym.Env[Any, Any]:
+        return PotentialShaping(env, potential, gamma=gamma)
+
+    vec = make_vec_env("prm/Push-v0", n_envs=2, seed=3, wrapper_class=wrap)
+    buffer = ShapedHerReplayBuffer(
+        1_000,
+        vec.observation_space,
+        vec.action_space,
+        env=vec,
+        n_envs=2,
+        n_sampled_goal=4,
+        goal_selection_strategy="future",
+        potential=potential,
+        shaping_gamma=gamma,
+    )
+    rng = np.random.default_rng(0)
+    obs = vec.reset()
+    for _ in range(n_steps):
+        # Scripted-expert-like moves toward the block so the block moves and goals differ.
+        action = rng.uniform(-1, 1, size=(2, 4)).astype(np.float32)
+        next_obs, reward, done, infos = vec.step(action)
+        stored_next = {k: v.copy() for k, v in next_obs.items()}
+        for i, d in enumerate(done):
+            if d:
+                for key in stored_next:
+                    stored_next[key][i] = infos[i]["terminal_observation"][key]
+        buffer.add(obs, stored_next, action, reward, done, infos)
+        obs = next_obs
+    return vec, buffer
+
+
+def test_shaped_her_relabelled_rewards_carry_the_shaping_of_the_new_goal() -> None:
+    from prm_gym.envs.manipulation import StagedPotential
+
+    gamma = 0.9
+    phi = StagedPotential("prm/Push-v0", scale=10.0)
+    vec, buffer = _filled_shaped_her_buffer(phi, gamma)
+    try:
+        batch = np.arange(0, 60)
+        envs = np.array([0, 1] * 30)
+        samples = buffer._get_virtual_samples(batch, envs)
+        obs = {k: v.numpy().astype(np.float64) for k, v in samples.observations.items()}
+        nxt = {k: v.numpy().astype(np.float64) for k, v in samples.next_observations.items()}
+        # Relabelled: some new goals differ from the stored ones.
+        stored = buffer.observations["desired_goal"][batch, envs]
+        assert np.any(np.abs(obs["desired_goal"] - stored).max(axis=1) > 1e-6)
+        outcome = vec.env_method("compute_reward", nxt["achieved_goal"], obs["desired_goal"], {})[0]
+        expected = outcome + gamma * phi.batch(nxt) - phi.batch(obs)
+        got = samples.rewards.numpy().reshape(-1)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+        # The shaping part is not zero: the test would fail if the buffer left it out.
+        assert np.abs(expected - outcome).max() > 1e-3
+    finally:
+        vec.close()
+
+
+def test_shaped_her_calls_potentials_without_a_batch_method_row_by_row() -> None:
+    from prm_gym.agents.her import potential_batch
+    from prm_gym.envs.manipulation import StagedPotential
+
+    staged = StagedPotential("prm/Push-v0")
+
+    def plain(obs: Any, info: Any = None) -> float:  # no .batch attribute
+        return staged(obs)
+
+    rng = np.random.default_rng(1)
+    observations = {
+        "observation": rng.normal(0, 0.1, size=(5, 24)) + 0.4,
+        "achieved_goal": rng.normal(0, 0.1, size=(5, 3)),
+        "desired_goal": rng.normal(0, 0.1, size=(5, 3)),
+    }
+    np.testing.assert_allclose(
+        potential_batch(plain, observations), staged.batch(observations), rtol=1e-12
+    )
+
+
+def test_shaped_her_rejects_bad_arguments() -> None:
+    import gymnasium as gym
+
+    from prm_gym.agents.her import ShapedHerReplayBuffer
+
+    env = gym.make("prm/Push-v0")
+    with pytest.raises(TypeError, match="callable"):
+        ShapedHerReplayBuffer(10, env.observation_space, env.action_space, env=None, potential=3)
+    with pytest.raises(ValueError, match="shaping_gamma"):
+        ShapedHerReplayBuffer(
+            10,
+            env.observation_space,
+            env.action_space,
+            env=None,
+            potential=lambda o, i=None: 0.0,
+            shaping_gamma=1.5,
+        )
+
+
+def test_her_with_shaping_and_fixed_observation_normalisation(tmp_path: Path) -> None:
+    model_path = tmp_path / "push_sac"
+    curve = train(
+        "prm/Push-v0",
+        algo="sac",
+        shaping="potential",
+        her=True,
+        obs_norm="experts",
+        n_envs=2,
+        total_timesteps=300,
+        learning_starts=100,
+        eval_every=150,
+        eval_episodes=2,
+        progress_bar=False,
+        algo_kwargs=SMALL_NET,
+        model_path=model_path,
+    )
+    assert curve.config["replay_buffer"] == "ShapedHerReplayBuffer"
+    assert curve.config["obs_norm"] == "experts"
+    assert curve.steps == [0, 150, 300]
+    # The statistics travel inside the saved model: it loads and acts on raw observations.
+    import gymnasium as gym
+    from stable_baselines3 import SAC
+
+    from prm_gym.agents.obs_norm import NormalizedExtractor
+
+    env = gym.make("prm/Push-v0")
+    model = SAC.load(str(model_path) + ".zip", env=make_vec_env("prm/Push-v0"))
+    extractor = model.policy.actor.features_extractor
+    assert isinstance(extractor, NormalizedExtractor)
+    assert float(extractor.get_buffer("std").min()) >= 0.01 - 1e-7
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert action.shape == (4,)
+    # Without shaping, HER keeps SB3's own buffer.
+    plain = train(
+        "prm/Reach-v0",
+        her=True,
+        total_timesteps=120,
+        learning_starts=100,
+        eval_every=120,
+        eval_episodes=1,
+        progress_bar=False,
+        algo_kwargs=SMALL_NET,
+    )
+    assert plain.config["replay_buffer"] == "HerReplayBuffer"
+    assert plain.config["obs_norm"] is None
+
+
+def make_vec_env(env_id: str) -> Any:
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    return sb3_make_vec_env(env_id, n_envs=1)
+
+
+def test_normalized_extractor_normalises_clips_and_checks_its_statistics() -> None:
+    import gymnasium as gym
+    import torch as th
+
+    from prm_gym.agents.obs_norm import NormalizedExtractor, observation_stats
+
+    space = gym.make("prm/Reach-v0").observation_space
+    rng = np.random.default_rng(0)
+    batch = {
+        "achieved_goal": rng.normal(0.1, 0.05, size=(50, 3)),
+        "desired_goal": rng.normal(-0.1, 0.2, size=(50, 3)),
+        "observation": rng.normal(0.0, 0.3, size=(50, 8)),
+    }
+    batch["observation"][:, 3] = 0.02  # a constant feature: its std is floored at 0.01
+    stats = observation_stats(batch)
+    assert stats["observation"][1][3] == pytest.approx(0.01)
+    extractor = NormalizedExtractor(space, stats)
+    tensors = {k: th.as_tensor(v, dtype=th.float32) for k, v in batch.items()}
+    out = extractor(tensors).numpy()
+    assert out.shape == (50, 14)
+    keys = list(space.spaces)
+    flat = np.concatenate([batch[k] for k in keys], axis=1)
+    mean = np.concatenate([stats[k][0] for k in keys])
+    std = np.concatenate([stats[k][1] for k in keys])
+    np.testing.assert_allclose(out, np.clip((flat - mean) / std, -5, 5), rtol=1e-4, atol=1e-4)
+    far = {k: v + 100.0 for k, v in tensors.items()}
+    assert float(extractor(far).max()) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="exactly the observation keys"):
+        NormalizedExtractor(space, {"observation": stats["observation"]})
+    with pytest.raises(ValueError, match="8 values"):
+        NormalizedExtractor(space, {**stats, "observation": ([0.0], [1.0])})
+    with pytest.raises(ValueError, match="NaN"):
+        observation_stats({"observation": np.array([[np.nan]])})
+
+
+def test_obs_norm_rejects_bad_choices() -> None:
+    with pytest.raises(ValueError, match="obs_norm"):
+        train("prm/Reach-v0", obs_norm="running", total_timesteps=10, progress_bar=False)
+    with pytest.raises(ValueError, match="Dict observation space"):
+        train("Pendulum-v1", obs_norm="experts", total_timesteps=10, progress_bar=False)
+    with pytest.raises(ValueError, match="features_extractor_class"):
+        train(
+            "prm/Reach-v0",
+            obs_norm="experts",
+            total_timesteps=10,
+            progress_bar=False,
+            algo_kwargs={"policy_kwargs": {"features_extractor_class": object}},
+        )

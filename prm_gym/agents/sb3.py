@@ -15,13 +15,23 @@ with the env's ``compute_reward(achieved_goal, desired_goal, info)``. That funct
 own (sparse) reward and knows nothing of the wrapper, so with ``her=True`` and shaping:
 
 * transitions replayed with their original goal carry the shaped reward the wrapper returned;
-* relabelled transitions carry the env's sparse reward only, because Φ was computed for the
-  original goal and cannot be recomputed for the new one from what the buffer stores.
+* relabelled transitions would carry the env's sparse reward only.
 
-The learner therefore sees a mixture of shaped and unshaped rewards. Both parts are
-policy-invariant in expectation on their own, but the mixture is no longer exactly a potential
-shaping of one MDP; treat ``her=True`` with shaping as an empirical combination, not a
-guaranteed-invariant one.
+So with ``her=True`` and shaping, :func:`train` replays through
+:class:`~prm_gym.agents.her.ShapedHerReplayBuffer`, which recomputes γΦ(s′, g′) − Φ(s, g′) from
+the stored observations for each relabelled goal g′ and adds it. Every replayed transition then
+carries the potential-based shaping of the goal it is replayed with, and shaping stays
+policy-invariant under relabelling. (The potential must read the goal from
+``obs["desired_goal"]``, as the manipulation potentials do.)
+
+Observation normalisation
+-------------------------
+``obs_norm="experts"`` (manipulation envs) or ``obs_norm=<stats>`` normalises the policy's and
+critics' inputs with fixed statistics through
+:class:`~prm_gym.agents.obs_norm.NormalizedExtractor` (HER's normaliser: std floored at 0.01,
+clip ±5). The env, replay buffer, potentials and evaluation keep raw observations, and the
+statistics travel inside the saved model. Why fixed rather than running statistics: see
+:mod:`prm_gym.agents.obs_norm`.
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.her import HerReplayBuffer
 
 from prm_gym.agents.curves import LearningCurve
+from prm_gym.agents.her import ShapedHerReplayBuffer
+from prm_gym.agents.obs_norm import NormalizedExtractor, expert_observation_stats
 from prm_gym.core.scorer import Potential
 from prm_gym.core.threads import torch_threads as scoped_torch_threads
 from prm_gym.wrappers import PotentialShaping
@@ -56,6 +68,8 @@ ALGOS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "td3": TD3, "ppo": PPO}
 OFF_POLICY = frozenset({"sac", "td3"})
 #: Shaping modes of :func:`train`.
 SHAPINGS = ("none", "potential", "learned")
+#: ``obs_norm`` choices of :func:`train` besides a statistics mapping.
+OBS_NORMS = ("none", "experts")
 _GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
 #: Evaluation episodes reset with seeds from here on, far from the training envs' seeds.
 EVAL_SEED_OFFSET = 1_000_003
@@ -238,6 +252,7 @@ def train(
     algo_kwargs: Mapping[str, Any] | None = None,
     model_path: str | os.PathLike[str] | None = None,
     torch_threads: int | None = 1,
+    obs_norm: str | Mapping[str, Any] | None = None,
 ) -> LearningCurve:
     """Train an SB3 agent on ``env_id`` and return its success-rate learning curve.
 
@@ -251,8 +266,9 @@ def train(
             ``LearnedProgressPotential.from_experts(env_id, seed=seed)`` (or ``potential=``).
             The wrapper uses ``gamma``, the learner's discount, so the optimal policy is
             unchanged.
-        her: Use ``HerReplayBuffer`` (``future`` strategy, 4 sampled goals). SAC/TD3 only; see the
-            module docstring for how HER's relabelled rewards interact with shaping.
+        her: Hindsight experience replay (``future`` strategy, 4 sampled goals). SAC/TD3 only.
+            With shaping, :class:`~prm_gym.agents.her.ShapedHerReplayBuffer` also shapes the
+            relabelled transitions (module docstring).
         total_timesteps: Environment steps to train for (all sub-envs together).
         seed: Seeds Python, NumPy, torch, the envs, the learner and (with ``shaping="learned"``)
             the progress model; evaluation episodes use seeds from ``seed + 1000003`` on.
@@ -280,6 +296,11 @@ def train(
         torch_threads: torch intra-op threads while training (restored afterwards); ``None``
             keeps the current setting. One thread is as fast as several for these small
             networks and does not stall when other processes share the cores.
+        obs_norm: Fixed input normalisation (module docstring): ``None``/``"none"``: off;
+            ``"experts"``: statistics of 100 noisy scripted-expert episodes (manipulation envs,
+            :func:`~prm_gym.agents.obs_norm.expert_observation_stats`); or a mapping from
+            observation key to (mean, std) (:func:`~prm_gym.agents.obs_norm.observation_stats`).
+            Needs a ``Dict`` observation space.
 
     Returns:
         The learning curve; ``config`` records every argument above plus ``wall_time_s``.
@@ -339,6 +360,30 @@ def train(
             f"and compute_reward); {env_id} has {obs_space}"
         )
 
+    stats: dict[str, Any] | None = None
+    if isinstance(obs_norm, str):
+        _check_choice("obs_norm", obs_norm, OBS_NORMS)
+    if obs_norm is not None and obs_norm != "none":
+        if not isinstance(obs_space, gym.spaces.Dict):
+            eval_env.close()
+            raise ValueError(f"obs_norm needs a Dict observation space; {env_id} has {obs_space}")
+        if obs_norm == "experts":
+            try:
+                stats = dict(expert_observation_stats(env_id))
+            except ValueError as exc:
+                eval_env.close()
+                raise ValueError(
+                    f"obs_norm='experts' needs a scripted expert (prm/* manipulation envs): "
+                    f"{exc}; pass statistics from prm_gym.agents.obs_norm.observation_stats"
+                ) from exc
+        elif isinstance(obs_norm, Mapping):
+            stats = dict(obs_norm)
+        else:
+            eval_env.close()
+            raise ValueError(
+                f"obs_norm must be None, 'none', 'experts' or a mapping, got {obs_norm!r}"
+            )
+
     set_random_seed(seed)
     try:
         phi = _build_potential(env_id, shaping, potential, shaping_scale, seed, progress_bar)
@@ -365,11 +410,13 @@ def train(
         }
         kwargs.update({k: v for k, v in off_policy_options.items() if v is not None})
         if her:
-            kwargs["replay_buffer_class"] = HerReplayBuffer
-            kwargs["replay_buffer_kwargs"] = {
-                "n_sampled_goal": 4,
-                "goal_selection_strategy": "future",
-            }
+            her_kwargs: dict[str, Any] = {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
+            if phi is None:
+                kwargs["replay_buffer_class"] = HerReplayBuffer
+            else:
+                kwargs["replay_buffer_class"] = ShapedHerReplayBuffer
+                her_kwargs.update(potential=phi, shaping_gamma=gamma)
+            kwargs["replay_buffer_kwargs"] = her_kwargs
     if algo == "td3":
         n_actions = int(np.prod(vec_env.action_space.shape or (1,)))
         kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), 0.1 * np.ones(n_actions))
@@ -377,6 +424,18 @@ def train(
     if isinstance(kwargs.get("policy_kwargs"), Mapping):
         # SB3 writes into policy_kwargs (use_sde, ...): copy so the caller's dict stays as given.
         kwargs["policy_kwargs"] = dict(kwargs["policy_kwargs"])
+    if stats is not None:
+        policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
+        if "features_extractor_class" in policy_kwargs:
+            vec_env.close()
+            eval_env.close()
+            raise ValueError(
+                "obs_norm sets the policy's features_extractor_class (NormalizedExtractor); "
+                "drop obs_norm or the features_extractor_class in algo_kwargs"
+            )
+        policy_kwargs["features_extractor_class"] = NormalizedExtractor
+        policy_kwargs["features_extractor_kwargs"] = {"stats": stats}
+        kwargs["policy_kwargs"] = policy_kwargs
     policy = "MultiInputPolicy" if isinstance(obs_space, gym.spaces.Dict) else "MlpPolicy"
 
     config: dict[str, Any] = {
@@ -397,6 +456,8 @@ def train(
         "shaping_scale": shaping_scale if potential is None and phi is not None else None,
         "env_kwargs": env_kwargs,
         "algo_kwargs": dict(algo_kwargs or {}),
+        "obs_norm": obs_norm if obs_norm is None or isinstance(obs_norm, str) else "stats",
+        "replay_buffer": getattr(kwargs.get("replay_buffer_class"), "__name__", None),
     }
     curve = LearningCurve(config=config)
     callback = SuccessCurveCallback(

@@ -1,13 +1,16 @@
 """Staged distance potentials of the manipulation envs, for ``PotentialShaping``.
 
 A staged potential splits a task into stages (Push: get behind the block, then push it to the
-goal; PickPlace: reach the block, close the fingers on it, carry it to the goal) and scores a
-state as ``Φ = scale · ((k + p) / K − 1)``, where ``k`` is the stage the state is in, ``K`` the
-number of stages and ``p ∈ [0, 1]`` the progress within the stage (``1 − d / distance_scale``
-for a distance ``d``, clipped at 0). So Φ is bounded in ``[−scale, 0]``, every state of a later
-stage scores above every state of an earlier one, and a state with the block within the success
-radius is always in the last stage. Along the scripted experts' trajectories Φ rises until the
-task is done (``tests/test_manipulation.py`` checks a correlation with time ≥ 0.8).
+goal; PickPlace: reach the block, close the fingers on it, carry it to the goal). Reach and
+PickPlace score a state as ``Φ = scale · ((k + p) / K − 1)``, where ``k`` is the stage the state
+is in, ``K`` the number of stages and ``p ∈ [0, 1]`` the progress within the stage
+(``1 − d / distance_scale`` for a distance ``d``, clipped at 0): every state of a later stage
+scores above every state of an earlier one. Push sums the remaining cost of both stages instead,
+``Φ = −scale · min(1, (d(grip, pushing point) + PUSH_WEIGHT · d(block, goal)) / push_scale)``,
+with no jump between stages (see :class:`StagedPotential`). Φ is bounded in ``[−scale, 0]``
+and a state with the block within the success radius is always in the last stage. Along the
+scripted experts' trajectories Φ rises until the task is done (``tests/test_manipulation.py``
+checks a correlation with time ≥ 0.8).
 
 Φ reads the observation only, through the names in :mod:`~prm_gym.envs.manipulation.layout`,
 and imports neither MuJoCo nor torch. ``potential(obs, info)`` scores one observation in pure
@@ -53,9 +56,12 @@ __all__ = ["StagedPotential"]
 FloatArray = npt.NDArray[np.float64]
 
 N_STAGES: dict[TaskName, int] = {"reach": 1, "push": 2, "pick_place": 3}
-CONTACT_RADII = (0.02, 0.05)
-"""Push: within the first distance of the pushing point the gripper is at the block (stage 1),
-beyond the second it is not (stage 0); in between the two stages blend linearly."""
+CONTACT_RADIUS = 0.035
+"""Push: within this distance of the pushing point the gripper is at the block (stage 1)."""
+PUSH_WEIGHT = 2.5
+"""Push: cost of a metre of pushing relative to a metre of approach. The scripted expert
+approaches at full speed (5 cm per step) and pushes at about 2 cm per step (the block slides on
+after a fast push), so the weighted sum is proportional to the steps the expert still needs."""
 NEAR_BLOCK = 0.02
 """PickPlace: the grip point counts as around the block once it is this close to its centre."""
 HOLD_TOLERANCE = 0.03
@@ -71,9 +77,15 @@ class StagedPotential:
 
     - Reach (K = 1): ``p(d(grip, goal))``, i.e. Φ = −scale · d / distance_scale.
     - Push (K = 2): 0 — move to the pushing point ``PUSH_OFFSET`` behind the block on the far
-      side from the goal, ``p(d(grip, pushing point))``; 1 — at the pushing point (within
-      2 cm) or with the block within the success radius, ``p(d(block, goal))``. Between 2 and
-      5 cm from the pushing point the two stages blend linearly.
+      side from the goal; 1 — push (within ``CONTACT_RADIUS`` of the pushing point, or the
+      block within the success radius). Φ is the remaining cost of the plan, not a stage
+      level: ``Φ = −scale · min(1, c / push_scale)`` with
+      ``c = d(grip, pushing point) + PUSH_WEIGHT · d(block, goal)``, proportional to the steps
+      the scripted expert still needs, so Φ approximates the optimal value up to scale. There
+      is no bonus for entering the push stage: a stage bonus makes losing contact (the block
+      slides ahead after a push) cost more than pushing earns, and SAC then learns to hover at
+      the pushing point. Pushing the block by δ toward the goal gains ``(PUSH_WEIGHT − 1) δ``
+      even when the gripper is left behind.
     - PickPlace (K = 3): 0 — reach the block, ``p(d(grip, block))``; 1 — within ``NEAR_BLOCK``
       of it, close the fingers, progress = how far the opening has closed toward the block's
       width; 2 — held (near the block with the opening at the block's width) or the block
@@ -84,24 +96,37 @@ class StagedPotential:
             (``"push"``) or an env instance.
         scale: Φ lies in ``[−scale, 0]``; with γ = 1 an episode's shaping terms sum to at most
             ``scale`` in magnitude.
-        distance_scale: Distance (m) at which within-stage progress reaches 0; the default
-            covers the largest start-to-goal distances of the three tasks.
+        distance_scale: Distance (m) at which within-stage progress reaches 0 (Reach,
+            PickPlace); the default covers the largest start-to-goal distances of the tasks.
+        push_scale: Push: remaining cost ``c`` (m) at which Φ reaches ``−scale``. At the
+            default 1.0 only starts with the block far from both gripper and goal saturate.
     """
 
-    def __init__(self, task: Any, scale: float = 1.0, distance_scale: float = 0.6) -> None:
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a positive number, got {scale}")
-        if not (math.isfinite(distance_scale) and distance_scale > 0):
-            raise ValueError(f"distance_scale must be a positive number, got {distance_scale}")
+    def __init__(
+        self,
+        task: Any,
+        scale: float = 1.0,
+        distance_scale: float = 0.6,
+        push_scale: float = 1.0,
+    ) -> None:
+        for name, value in (
+            ("scale", scale),
+            ("distance_scale", distance_scale),
+            ("push_scale", push_scale),
+        ):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value}")
         self.task: TaskName = task_name(task)
         self.scale = float(scale)
         self.distance_scale = float(distance_scale)
+        self.push_scale = float(push_scale)
         self.n_stages = N_STAGES[self.task]
 
     def __repr__(self) -> str:
+        push = f", push_scale={self.push_scale}" if self.task == "push" else ""
         return (
             f"StagedPotential(task={self.task!r}, scale={self.scale}, "
-            f"distance_scale={self.distance_scale})"
+            f"distance_scale={self.distance_scale}{push})"
         )
 
     # ------------------------------------------------------------------ one observation
@@ -117,6 +142,11 @@ class StagedPotential:
     def _progress(self, d: float) -> float:
         return 1.0 - min(d / self.distance_scale, 1.0)
 
+    def _push_level(self, to_point: float, to_goal: float) -> float:
+        """Push: the level K · (1 − min(1, c / push_scale)), so that Φ = scale · (level/K − 1)."""
+        cost = to_point + PUSH_WEIGHT * to_goal
+        return self.n_stages * (1.0 - min(cost / self.push_scale, 1.0))
+
     def _level_scalar(self, observation: Mapping[str, Any]) -> tuple[int, float]:
         """(stage k, level k + progress) of one observation."""
         # Python floats, not NumPy scalars: this runs once per env step, where a few
@@ -129,19 +159,14 @@ class StagedPotential:
         block = o[BLOCK_POS]
         to_goal = _dist(block, goal)
         if self.task == "push":
-            if to_goal < DISTANCE_THRESHOLD:
-                return 1, 1.0 + self._progress(to_goal)
             ux, uy = goal[0] - block[0], goal[1] - block[1]
             norm = math.sqrt(ux * ux + uy * uy)
             # A goal straight above the block has no pushing direction: aim at the block.
             k = PUSH_OFFSET / norm if norm > 1e-9 else 0.0
             point = [block[0] - k * ux, block[1] - k * uy, block[2]]
             to_point = _dist(grip, point)
-            # Between the two contact radii the stages blend, so a pusher that steps back to
-            # realign costs a little potential rather than a whole stage.
-            w = _contact_weight(to_point)
-            level = (1.0 - w) * self._progress(to_point) + w * (1.0 + self._progress(to_goal))
-            return (1 if w >= 0.5 else 0), level
+            stage = 1 if to_point < CONTACT_RADIUS or to_goal < DISTANCE_THRESHOLD else 0
+            return stage, self._push_level(to_point, to_goal)
         to_block = _dist(grip, block)
         width = o[FINGER_WIDTH]
         held = to_block < HOLD_TOLERANCE and HELD_WIDTH[0] < width < HELD_WIDTH[1]
@@ -188,13 +213,10 @@ class StagedPotential:
             point = block.copy()
             point[:, :2] -= k[:, None] * u
             to_point = _norm(grip - point)
-            w = _contact_weight_batch(to_point)
-            level = (1.0 - w) * self._progress_batch(to_point) + w * (
-                1.0 + self._progress_batch(to_goal)
-            )
-            success = to_goal < DISTANCE_THRESHOLD
-            level = np.where(success, 1.0 + self._progress_batch(to_goal), level)
-            return (success | (w >= 0.5)).astype(np.float64), level
+            cost = to_point + PUSH_WEIGHT * to_goal
+            level = self.n_stages * (1.0 - np.minimum(cost / self.push_scale, 1.0))
+            pushing = (to_goal < DISTANCE_THRESHOLD) | (to_point < CONTACT_RADIUS)
+            return pushing.astype(np.float64), level
         to_block = _norm(grip - block)
         width = o[:, FINGER_WIDTH]
         held = (to_block < HOLD_TOLERANCE) & (width > HELD_WIDTH[0]) & (width < HELD_WIDTH[1])
@@ -213,17 +235,6 @@ class StagedPotential:
 
     def _progress_batch(self, d: FloatArray) -> FloatArray:
         return 1.0 - np.minimum(d / self.distance_scale, 1.0)
-
-
-def _contact_weight(to_point: float) -> float:
-    """Push: 1 at the pushing point, 0 away from it, linear between ``CONTACT_RADII``."""
-    near, far = CONTACT_RADII
-    return min(max((far - to_point) / (far - near), 0.0), 1.0)
-
-
-def _contact_weight_batch(to_point: FloatArray) -> FloatArray:
-    near, far = CONTACT_RADII
-    return np.clip((far - to_point) / (far - near), 0.0, 1.0)
 
 
 def _closure(width: float) -> float:
