@@ -197,6 +197,15 @@ def test_cli_train_then_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     curve = LearningCurve.from_csv(csv_path)
     assert curve.steps == [0, 100, 200]
     assert curve.config["env_id"] == "prm/Reach-v0" and curve.config["seed"] == 1
+    assert curve.config["gradient_steps"] is None and curve.config["obs_norm"] == "none"
+
+    her_path = tmp_path / "push.csv"
+    argv = ["train", "prm/Push-v0", "--shaping", "potential", "--her", "--obs-norm", "experts"]
+    argv += ["--n-envs", "2", "--gradient-steps", "2", "--steps", "120", "--eval-every", "120"]
+    assert main([*argv, "--eval-episodes", "1", "--quiet", "--out", str(her_path)]) == 0
+    config = LearningCurve.from_csv(her_path).config
+    assert config["gradient_steps"] == 2 and config["obs_norm"] == "experts"
+    assert config["replay_buffer"] == "ShapedHerReplayBuffer"
 
     png_path = tmp_path / "plot.png"
     assert main(["plot", str(csv_path), str(csv_path), "--out", str(png_path), "--title", "t"]) == 0

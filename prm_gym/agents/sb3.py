@@ -191,6 +191,37 @@ def _check_choice(name: str, value: str, options: tuple[str, ...] | list[str]) -
         raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
 
 
+def _norm_stats(
+    env_id: str,
+    obs_space: gym.Space[Any],
+    obs_norm: str | Mapping[str, Any] | None,
+    algo_kwargs: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The fixed input statistics ``obs_norm`` asks for (None: no normalisation)."""
+    if obs_norm is None or obs_norm == "none":
+        return None
+    if isinstance(obs_norm, str):
+        _check_choice("obs_norm", obs_norm, OBS_NORMS)
+    elif not isinstance(obs_norm, Mapping):
+        raise ValueError(f"obs_norm must be None, 'none', 'experts' or a mapping, got {obs_norm!r}")
+    if not isinstance(obs_space, gym.spaces.Dict):
+        raise ValueError(f"obs_norm needs a Dict observation space; {env_id} has {obs_space}")
+    if "features_extractor_class" in dict(algo_kwargs or {}).get("policy_kwargs", {}):
+        raise ValueError(
+            "obs_norm sets the policy's features_extractor_class (NormalizedExtractor); drop "
+            "obs_norm or the features_extractor_class in algo_kwargs"
+        )
+    if isinstance(obs_norm, Mapping):
+        return dict(obs_norm)
+    try:
+        return dict(expert_observation_stats(env_id))
+    except ValueError as exc:
+        raise ValueError(
+            f"obs_norm='experts' needs a scripted expert (prm/* manipulation envs): {exc}; pass "
+            "statistics from prm_gym.agents.obs_norm.observation_stats"
+        ) from exc
+
+
 def _build_potential(
     env_id: str,
     shaping: str,
@@ -360,32 +391,9 @@ def train(
             f"and compute_reward); {env_id} has {obs_space}"
         )
 
-    stats: dict[str, Any] | None = None
-    if isinstance(obs_norm, str):
-        _check_choice("obs_norm", obs_norm, OBS_NORMS)
-    if obs_norm is not None and obs_norm != "none":
-        if not isinstance(obs_space, gym.spaces.Dict):
-            eval_env.close()
-            raise ValueError(f"obs_norm needs a Dict observation space; {env_id} has {obs_space}")
-        if obs_norm == "experts":
-            try:
-                stats = dict(expert_observation_stats(env_id))
-            except ValueError as exc:
-                eval_env.close()
-                raise ValueError(
-                    f"obs_norm='experts' needs a scripted expert (prm/* manipulation envs): "
-                    f"{exc}; pass statistics from prm_gym.agents.obs_norm.observation_stats"
-                ) from exc
-        elif isinstance(obs_norm, Mapping):
-            stats = dict(obs_norm)
-        else:
-            eval_env.close()
-            raise ValueError(
-                f"obs_norm must be None, 'none', 'experts' or a mapping, got {obs_norm!r}"
-            )
-
     set_random_seed(seed)
     try:
+        stats = _norm_stats(env_id, obs_space, obs_norm, algo_kwargs)
         phi = _build_potential(env_id, shaping, potential, shaping_scale, seed, progress_bar)
     except BaseException:
         eval_env.close()
@@ -425,17 +433,11 @@ def train(
         # SB3 writes into policy_kwargs (use_sde, ...): copy so the caller's dict stays as given.
         kwargs["policy_kwargs"] = dict(kwargs["policy_kwargs"])
     if stats is not None:
-        policy_kwargs = dict(kwargs.get("policy_kwargs") or {})
-        if "features_extractor_class" in policy_kwargs:
-            vec_env.close()
-            eval_env.close()
-            raise ValueError(
-                "obs_norm sets the policy's features_extractor_class (NormalizedExtractor); "
-                "drop obs_norm or the features_extractor_class in algo_kwargs"
-            )
-        policy_kwargs["features_extractor_class"] = NormalizedExtractor
-        policy_kwargs["features_extractor_kwargs"] = {"stats": stats}
-        kwargs["policy_kwargs"] = policy_kwargs
+        kwargs["policy_kwargs"] = {
+            **kwargs.get("policy_kwargs", {}),
+            "features_extractor_class": NormalizedExtractor,
+            "features_extractor_kwargs": {"stats": stats},
+        }
     policy = "MultiInputPolicy" if isinstance(obs_space, gym.spaces.Dict) else "MlpPolicy"
 
     config: dict[str, Any] = {
