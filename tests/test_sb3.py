@@ -311,7 +311,9 @@ def test_shaped_her_relabelled_rewards_carry_the_shaping_of_the_new_goal() -> No
 
 
 def test_shaped_her_calls_potentials_without_a_batch_method_row_by_row() -> None:
-    from prm_gym.agents.her import potential_batch
+    import gymnasium as gym
+
+    from prm_gym.core.scorer import potential_batch
     from prm_gym.envs.manipulation import StagedPotential
 
     staged = StagedPotential("prm/Push-v0")
@@ -325,8 +327,9 @@ def test_shaped_her_calls_potentials_without_a_batch_method_row_by_row() -> None
         "achieved_goal": rng.normal(0, 0.1, size=(5, 3)),
         "desired_goal": rng.normal(0, 0.1, size=(5, 3)),
     }
+    space = gym.make("prm/Push-v0").observation_space
     np.testing.assert_allclose(
-        potential_batch(plain, observations), staged.batch(observations), rtol=1e-12
+        potential_batch(plain, observations, space), staged.batch(observations), rtol=1e-12
     )
 
 

@@ -49,25 +49,12 @@ from stable_baselines3.common.type_aliases import DictReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.her import HerReplayBuffer
 
-from prm_gym.core.scorer import Potential
+from prm_gym.core.scorer import Potential, potential_batch
+from prm_gym.credit import potential_shaping
 
-__all__ = ["ShapedHerReplayBuffer", "potential_batch"]
+__all__ = ["ShapedHerReplayBuffer"]
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def potential_batch(potential: Potential, observations: dict[str, np.ndarray]) -> FloatArray:
-    """Φ of each row of a batch of observation dicts (arrays with a leading batch axis).
-
-    Uses the potential's own ``batch`` method where it has one (``StagedPotential``,
-    ``LearnedProgressPotential``: one NumPy or forward pass), else calls it row by row.
-    """
-    batch = getattr(potential, "batch", None)
-    if callable(batch):
-        return np.asarray(batch(observations), dtype=np.float64).reshape(-1)
-    n = len(next(iter(observations.values())))
-    rows = ({key: value[i] for key, value in observations.items()} for i in range(n))
-    return np.array([float(potential(row, {})) for row in rows], dtype=np.float64)
 
 
 class ShapedHerReplayBuffer(HerReplayBuffer):
@@ -116,8 +103,13 @@ class ShapedHerReplayBuffer(HerReplayBuffer):
         terminated = self.dones[batch_indices, env_indices] * (
             1 - self.timeouts[batch_indices, env_indices]
         )
-        phi_next = np.where(terminated > 0, 0.0, potential_batch(self.potential, nxt))
-        return self.shaping_gamma * phi_next - potential_batch(self.potential, obs)
+        space = self.observation_space
+        return potential_shaping(
+            potential_batch(self.potential, obs, space),
+            potential_batch(self.potential, nxt, space),
+            self.shaping_gamma,
+            terminated > 0,
+        )
 
     def _get_virtual_samples(
         self,

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import gymnasium as gym
 import numpy as np
 
-__all__ = ["Potential", "Scorer", "StepContext"]
+__all__ = ["Potential", "Scorer", "StepContext", "potential_batch"]
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,18 @@ class Potential(Protocol):
     """A potential over states, Φ(obs, info) → float, for :class:`PotentialShaping`."""
 
     def __call__(self, observation: Any, info: Mapping[str, Any], /) -> float: ...
+
+
+def potential_batch(potential: Potential, observations: Any, space: gym.Space[Any]) -> np.ndarray:
+    """Φ of each row of a batch of observations, as a float64 ``(n,)`` array.
+
+    Uses the potential's own ``batch`` method where it has one (``StagedPotential``,
+    ``LearnedProgressPotential``: one NumPy or forward pass), else calls it on each row, the
+    rows split by ``gymnasium.vector.utils.iterate(space, observations)`` (``space`` describes
+    one row or the batch; for a ``Dict`` of arrays either works).
+    """
+    batch = getattr(potential, "batch", None)
+    if batch is not None:
+        return np.asarray(batch(observations), dtype=np.float64).reshape(-1)
+    rows = gym.vector.utils.iterate(space, observations)
+    return np.array([float(potential(row, {})) for row in rows], dtype=np.float64)

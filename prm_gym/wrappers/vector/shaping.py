@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-from prm_gym.core.scorer import Potential
+from prm_gym.core.scorer import Potential, potential_batch
 from prm_gym.credit import potential_shaping
 from prm_gym.wrappers.vector._util import AutoresetTracker, set_components
 
@@ -55,12 +54,7 @@ class VectorPotentialShaping(VectorWrapper):
         self._phi = np.zeros(env.num_envs)
 
     def _phis(self, observations: Any) -> np.ndarray:
-        batch = getattr(self.potential, "batch", None)
-        if batch is not None:
-            values = np.asarray(batch(observations), dtype=np.float64).reshape(-1)
-        else:
-            items = gym.vector.utils.iterate(self.env.observation_space, observations)
-            values = np.array([float(self.potential(o, {})) for o in items])
+        values = potential_batch(self.potential, observations, self.env.observation_space)
         if values.shape != (self.num_envs,):
             raise ValueError(
                 f"potential returned shape {values.shape}, expected ({self.num_envs},)"
