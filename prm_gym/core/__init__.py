@@ -1,6 +1,6 @@
 """Core pieces every env family, scorer and wrapper builds on."""
 
-from prm_gym.core.scorer import Potential, Scorer, StepContext
+from prm_gym.core.scorer import Potential, ProgressMeasure, Scorer, StepContext
 from prm_gym.core.task import (
     DatasetSource,
     ProceduralSource,
@@ -18,6 +18,7 @@ __all__ = [
     "DatasetSource",
     "Potential",
     "ProceduralSource",
+    "ProgressMeasure",
     "RecordParser",
     "Scorer",
     "StepContext",

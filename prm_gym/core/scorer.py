@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["Potential", "Scorer", "StepContext", "potential_batch"]
+__all__ = ["Potential", "ProgressMeasure", "Scorer", "StepContext", "potential_batch"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,21 @@ class Scorer(Protocol):
     """Rates steps in batches: one float32 per context, in order."""
 
     def score(self, contexts: Sequence[StepContext]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ProgressMeasure(Protocol):
+    """Verified progress of an episode prefix, for the progress form of process reward (§5a).
+
+    ``progress(contexts)[i]`` is Φ ∈ [0, 1] of the prefix that ends with ``contexts[i].action``
+    (inclusive): how much of the task that prefix has verifiably achieved (the share of gold
+    intermediate values established by correct steps, the share of gold tool calls made, the
+    share of tests the submitted code passes, ...). :class:`~prm_gym.wrappers.ProgressReward`
+    pays only the rise of the running maximum of Φ, so each unit of progress is paid once and
+    repeating, padding, stalling or resubmitting earns nothing.
+    """
+
+    def progress(self, contexts: Sequence[StepContext]) -> np.ndarray: ...
 
 
 @runtime_checkable

@@ -10,6 +10,7 @@ from prm_gym.wrappers.components import add_reward_component, reward_components
 from prm_gym.wrappers.gating import GatedAccumulation
 from prm_gym.wrappers.observation import ChatObservation
 from prm_gym.wrappers.process import ProcessReward
+from prm_gym.wrappers.progress import ProgressReward
 from prm_gym.wrappers.reward_code import RewardCodeShaping
 from prm_gym.wrappers.shaping import PotentialShaping
 from prm_gym.wrappers.transform import (
@@ -28,6 +29,7 @@ __all__ = [
     "PotentialShaping",
     "ProcessReward",
     "ProgressAttribution",
+    "ProgressReward",
     "RewardCodeShaping",
     "RewardNormalize",
     "RewardTransform",
