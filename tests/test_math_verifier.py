@@ -54,7 +54,7 @@ def _corrupt_result(step: str, rng: np.random.Generator) -> str | None:
 
 def test_every_gold_step_is_correct_on_600_tasks() -> None:
     verifier = RuleVerifier()
-    count = 0
+    count = repeats = 0
     for task in _tasks():
         steps = list(task.metadata["gold_steps"])
         contexts = [
@@ -62,9 +62,19 @@ def test_every_gold_step_is_correct_on_600_tasks() -> None:
         ]
         scores = verifier.score(contexts)
         assert scores.dtype == np.float32
-        assert (scores == 1.0).all(), (task.id, scores, steps)
+        verdicts = verify_steps(task.prompt, steps, task)
+        assert all(v.correct and v.checked for v in verdicts), (task.id, verdicts)
+        # A gold step scores 1 unless it repeats a computation of the same solution (three
+        # tasks, e.g. "2 * 11 = 22" then later "11 * 2 = 22"): a repeated claim earns nothing.
+        expected = [0.0 if v.redundant else 1.0 for v in verdicts]
+        assert scores.tolist() == expected, (task.id, scores, steps)
+        for v in verdicts:
+            if v.redundant:
+                assert v.reason and "already established" in v.reason
+                repeats += 1
         count += 1
     assert count >= 500
+    assert repeats <= 5
 
 
 def test_one_corrupted_step_is_flagged_at_exactly_that_step() -> None:
@@ -135,8 +145,15 @@ def test_rule_verifier_scores_and_unchecked_steps() -> None:
 
 def test_results_of_wrong_steps_do_not_become_known() -> None:
     prompt = "Ana has 12 bags with 3 apples each."
-    verdicts = verify_steps(prompt, ["12 * 3 = 38", "38 + 1 = 39"])
-    assert [x.correct for x in verdicts] == [False, False]
+    verdicts = verify_steps(prompt, ["12 * 3 = 38", "38 + 3 = 41", "38 + 1 = 39"])
+    # Building on the wrong 38 with a number of the problem is wrong; with a constant alone it
+    # computes from nothing known, so it is idle (scored 0), never credited.
+    assert [x.correct for x in verdicts] == [False, False, True]
+    assert verdicts[2].redundant and not verdicts[2].new_values
+    scores = RuleVerifier().score(
+        [StepContext(prompt, ("12 * 3 = 38",), s) for s in ("38 + 3 = 41", "38 + 1 = 39")]
+    )
+    assert scores.tolist() == [-1.0, 0.0]
 
 
 @pytest.mark.parametrize(

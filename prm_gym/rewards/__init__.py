@@ -11,9 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from prm_gym.core.scorer import Potential, Scorer, StepContext
 from prm_gym.envs.code.rewards import WeightedTestPassReward, pass_at_k
+from prm_gym.envs.math.progress import MathProgress
 from prm_gym.envs.math.verifier import RuleVerifier, StepVerdict
-from prm_gym.envs.sql.rewards import SQLPartialReward
-from prm_gym.envs.tools.rewards import ToolCallASTMatch, ToolEfficiency, ToolRLReward
+from prm_gym.envs.sql.rewards import SQLPartialReward, SQLProgress, SQLRepeatPenalty
+from prm_gym.envs.tools.rewards import (
+    ToolCallASTMatch,
+    ToolEfficiency,
+    ToolProgress,
+    ToolRLReward,
+)
 
 if TYPE_CHECKING:
     from prm_gym.rewards.hf_prm import RewardHeadPRM, TokenProbPRM
@@ -50,6 +56,7 @@ __all__ = [
     "LLMJudge",
     "LearnedProgressPotential",
     "MCProgress",
+    "MathProgress",
     "PRMEvaluation",
     "PRMSample",
     "Potential",
@@ -60,6 +67,8 @@ __all__ = [
     "RewardHeadPRM",
     "RuleVerifier",
     "SQLPartialReward",
+    "SQLProgress",
+    "SQLRepeatPenalty",
     "Scorer",
     "StepContext",
     "StepLabels",
@@ -68,6 +77,7 @@ __all__ = [
     "TokenProbPRM",
     "ToolCallASTMatch",
     "ToolEfficiency",
+    "ToolProgress",
     "ToolRLReward",
     "VectorProgressEstimator",
     "WeightedTestPassReward",

@@ -5,6 +5,7 @@ from prm_gym.envs.math.env import MathEnv
 from prm_gym.envs.math.experts import NoiseLevel, NoisySolver, corrupt_answer, corrupt_arithmetic
 from prm_gym.envs.math.generator import FAMILIES, LEVELS, MathConfig, generate, solution_text
 from prm_gym.envs.math.loaders import parse_math_record
+from prm_gym.envs.math.progress import MathProgress, gold_units
 from prm_gym.envs.math.steps import extract_claims, split_steps
 from prm_gym.envs.math.verifier import RuleVerifier, StepChecker, StepVerdict, verify_steps
 
@@ -13,6 +14,7 @@ __all__ = [
     "LEVELS",
     "MathConfig",
     "MathEnv",
+    "MathProgress",
     "NoiseLevel",
     "NoisySolver",
     "RuleVerifier",
@@ -24,6 +26,7 @@ __all__ = [
     "extract_claims",
     "extract_final_answer",
     "generate",
+    "gold_units",
     "parse_math_record",
     "parse_number",
     "solution_text",

@@ -149,11 +149,14 @@ class MathEnv(TextEnv):
     def _act(self, action: str) -> ActResult:
         answer = extract_final_answer(action)
         empty_box = answer is None and "\\boxed{" in action.replace(" ", "")
+        # The outcome first, so the step checker judges the final answer exactly as it does.
+        outcome = None if answer is None else self._check(answer)
+        reported = None if answer is None else (answer, outcome == 1.0)
         if self.single_turn:
             steps = split_steps(action)
             info: dict[str, Any] = {"steps": steps}
             if self._checker is not None:
-                info["step_label"] = [self._checker.check(s).correct for s in steps]
+                info["step_label"] = [self._checker.check(s, reported).correct for s in steps]
             if answer is None:
                 return ActResult(
                     "No final answer found.",
@@ -164,7 +167,7 @@ class MathEnv(TextEnv):
                     info=info,
                 )
             info["answer"] = answer
-            return ActResult(f"Final answer: {answer}", True, self._check(answer), info=info)
+            return ActResult(f"Final answer: {answer}", True, outcome, info=info)
         if empty_box:
             return ActResult(
                 "Invalid action: empty \\boxed{}.",
@@ -174,10 +177,10 @@ class MathEnv(TextEnv):
         self._steps.append(action)
         info = {}
         if self._checker is not None:
-            info["step_label"] = self._checker.check(action).correct
+            info["step_label"] = self._checker.check(action, reported).correct
         if answer is not None:
             info["answer"] = answer
-            return ActResult(f"Final answer: {answer}", True, self._check(answer), info=info)
+            return ActResult(f"Final answer: {answer}", True, outcome, info=info)
         return ActResult(f"Step {len(self._steps)} recorded.", info=info)
 
     def _extra_state(self) -> Any:

@@ -7,15 +7,26 @@ are known, so a step scorer can be measured against them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from prm_gym.core.task import Task
 from prm_gym.envs.math.answers import format_number, parse_number
+from prm_gym.envs.math.generator import FAMILIES, LEVELS, MathConfig, generate
 
-__all__ = ["NoiseLevel", "NoisySolver", "corrupt_answer", "corrupt_arithmetic"]
+__all__ = [
+    "NoiseLevel",
+    "NoisySolution",
+    "NoisySolver",
+    "corrupt_answer",
+    "corrupt_arithmetic",
+    "gold_prover",
+    "noisy_solutions",
+]
 
 # "a op b (op c ...) = result": the computation whose result a slip corrupts.
 _COMPUTATION = re.compile(
@@ -128,3 +139,87 @@ class NoisySolver:
                     step, kind = wrong, "answer"
             actions.append((step, kind))
         return actions
+
+
+@dataclass(frozen=True)
+class NoisySolution:
+    """One scripted solution of a procedural task, with the errors injected into it.
+
+    Attributes:
+        task: The task (``generate(MathConfig(families, levels), task_seed)``, the task
+            ``env.reset(options={"task_seed": task_seed})`` builds in ``gym.make("prm/Math-v0",
+            families=..., levels=...)``).
+        task_seed: The procedural seed of the task.
+        actions: The solution's steps, the last one stating the final answer.
+        errors: Per action, the error injected into it: ``"slip"`` (a wrong arithmetic result),
+            ``"answer"`` (a wrong final answer) or ``None``.
+    """
+
+    task: Task
+    task_seed: int
+    actions: tuple[str, ...]
+    errors: tuple[str | None, ...]
+
+
+def noisy_solutions(
+    n: int,
+    seed: int = 0,
+    *,
+    noise: NoiseLevel | tuple[float, float] = (0.15, 0.2),
+    samples_per_task: int = 1,
+    levels: Sequence[int] | None = None,
+    families: Sequence[str] | None = None,
+) -> list[NoisySolution]:
+    """``n`` solutions of procedural tasks by a :class:`NoisySolver`, for training step scorers.
+
+    Solution ``i`` solves task seed ``seed + i // samples_per_task``; the solver's noise is
+    drawn from ``np.random.default_rng(seed)`` in order, so the same arguments give the same
+    solutions (and disjoint seeds held-out ones). The labels of each step come from playing the
+    actions in the env (``info["step_label"]``, ``info["outcome"]``) or from ``errors``.
+
+    Args:
+        n: Number of solutions.
+        seed: First task seed and seed of the solver's noise.
+        noise: A :class:`NoiseLevel` or ``(p, q)``: probabilities of an arithmetic slip per
+            step and of a wrong final answer.
+        samples_per_task: Solutions per task (> 1 for best-of-N evaluation).
+        levels: Procedural difficulty levels (default: all).
+        families: Procedural families (default: all).
+    """
+    if n < 0 or samples_per_task < 1:
+        raise ValueError(f"need n >= 0 and samples_per_task >= 1, got {n}, {samples_per_task}")
+    level = noise if isinstance(noise, NoiseLevel) else NoiseLevel(*noise)
+    config = MathConfig(
+        families=tuple(families) if families else FAMILIES,
+        levels=tuple(levels) if levels else LEVELS,
+    )
+    solver = NoisySolver(level, np.random.default_rng(seed))
+    out = []
+    for i in range(n):
+        task_seed = seed + i // samples_per_task
+        task = generate(config, task_seed)
+        plan = solver.plan(task)
+        out.append(
+            NoisySolution(
+                task, task_seed, tuple(a for a, _ in plan), tuple(kind for _, kind in plan)
+            )
+        )
+    return out
+
+
+def gold_prover(slip: float, seed: int) -> Callable[[Any, Any], str]:
+    """A scripted prover for Monte-Carlo step labels: ``prover(observation, env) -> step``.
+
+    Plays the next gold step of ``env.task`` (``env.num_steps`` steps taken so far), its final
+    answer made wrong with probability ``slip`` (noise from ``np.random.default_rng(seed)``).
+    """
+    rng = np.random.default_rng(seed)
+
+    def prover(observation: Any, env: Any) -> str:
+        gold = env.task.metadata["gold_steps"]
+        step = str(gold[min(env.num_steps, len(gold) - 1)])
+        if "\\boxed{" in step and rng.random() < slip:
+            step = corrupt_answer(step, rng) or step
+        return step
+
+    return prover
