@@ -154,15 +154,20 @@ def min_form_weights(
     process_rewards: npt.ArrayLike,
     temperature: float = 0.1,
     mask: npt.ArrayLike | None = None,
+    scale: float = 1.0,
 ) -> FloatArray:
     r"""PURE min-form credit weights: a softmin over each trajectory's steps.
 
-    .. math:: w_i = \frac{\exp(-\mathrm{PR}_i / \tau)}{\sum_{j \in \mathcal{M}}
-              \exp(-\mathrm{PR}_j / \tau)}, \qquad i \in \mathcal{M},
+    .. math:: w_i = \frac{\exp(-\mathrm{PR}_i / (s \tau))}{\sum_{j \in \mathcal{M}}
+              \exp(-\mathrm{PR}_j / (s \tau))}, \qquad i \in \mathcal{M},
 
-    where :math:`\mathcal{M}` is the set of unmasked steps along the last axis and
-    :math:`\tau` the temperature. (Cheng et al., "Stop Summation: Min-Form Credit Assignment
-    Is All Process Reward Model Needs for Reasoning", NeurIPS 2025, arXiv:2504.15275 -- PURE.)
+    where :math:`\mathcal{M}` is the set of unmasked steps along the last axis,
+    :math:`\tau` the temperature and :math:`s` the ``scale`` of the rewards: PURE applies
+    :math:`\tau` to the unscaled step score :math:`\mathrm{PR}_i / s \in [-1, 1]`, so a reward
+    paid as ``coef * score`` needs ``scale=coef`` (else a small ``coef`` flattens the softmin
+    towards the mean, and padding a bad step with good ones raises the return). (Cheng et al.,
+    "Stop Summation: Min-Form Credit Assignment Is All Process Reward Model Needs for
+    Reasoning", NeurIPS 2025, arXiv:2504.15275 -- PURE.)
     As ``tau -> 0`` the weight concentrates on the worst step; as ``tau -> inf`` it becomes
     uniform. Computed as a max-subtracted softmax, so it is stable for any finite ``PR / tau``.
 
@@ -170,19 +175,22 @@ def min_form_weights(
         process_rewards: Per-step process rewards ``PR``, shape ``(..., T)``.
         temperature: ``tau > 0``.
         mask: Optional boolean array of shape ``(..., T)``; padded steps get weight 0.
+        scale: ``s > 0``, the factor the step scores were multiplied by.
 
     Returns:
         Weights of shape ``(..., T)`` that sum to 1 over each row's unmasked steps; rows with
         no unmasked step are all zeros.
 
     Raises:
-        ValueError: ``process_rewards`` is a scalar, ``temperature <= 0`` (or NaN), or the
-            mask shape differs.
+        ValueError: ``process_rewards`` is a scalar, ``temperature <= 0`` (or NaN),
+            ``scale <= 0`` (or NaN), or the mask shape differs.
     """
     _check_temperature(temperature)
+    if not scale > 0.0 or not math.isfinite(scale):
+        raise ValueError(f"scale must be a positive finite number, got {scale}")
     values = _as_trajectory(process_rewards, "process_rewards")
     valid = _resolve_mask(mask, values.shape)
-    logits = np.where(valid, -values / temperature, -np.inf)
+    logits = np.where(valid, -values / (scale * temperature), -np.inf)
     peak = np.max(logits, axis=-1, keepdims=True, initial=-np.inf)
     # An all-padded row has peak -inf; shifting by it would give NaN instead of zeros.
     peak = np.where(np.isfinite(peak), peak, 0.0)
@@ -198,11 +206,12 @@ def min_form_rewards(
     process_rewards: npt.ArrayLike,
     temperature: float = 0.1,
     mask: npt.ArrayLike | None = None,
+    scale: float = 1.0,
 ) -> FloatArray:
     r"""PURE min-form shaped rewards: each step's process reward times its softmin weight.
 
     .. math:: \tilde r_i = w_i \, \mathrm{PR}_i, \qquad
-              w = \mathrm{softmax}_{\mathcal{M}}(-\mathrm{PR} / \tau)
+              w = \mathrm{softmax}_{\mathcal{M}}(-\mathrm{PR} / (s \tau))
 
     with ``w`` exactly as in ``min_form_weights``. (Cheng et al., "Stop Summation: Min-Form
     Credit Assignment Is All Process Reward Model Needs for Reasoning", NeurIPS 2025,
@@ -216,6 +225,8 @@ def min_form_rewards(
         process_rewards: Per-step process rewards ``PR``, shape ``(..., T)``.
         temperature: ``tau > 0``.
         mask: Optional boolean array of shape ``(..., T)``; padded steps output 0.
+        scale: ``s > 0``: the softmin reads ``PR / s`` (see ``min_form_weights``); the
+            shaped rewards keep the scale of ``PR``.
 
     Returns:
         Shaped rewards, shape ``(..., T)``; all-masked rows are zeros.
@@ -225,7 +236,7 @@ def min_form_rewards(
     """
     values = _as_trajectory(process_rewards, "process_rewards")
     valid = _resolve_mask(mask, values.shape)
-    weights = min_form_weights(values, temperature, valid)
+    weights = min_form_weights(values, temperature, valid, scale)
     # Multiply only on real steps: padded values may be inf/NaN and 0 * inf would warn.
     shaped: FloatArray = np.multiply(weights, values, out=np.zeros_like(values), where=valid)
     return shaped

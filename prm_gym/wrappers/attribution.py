@@ -7,7 +7,13 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from prm_gym.wrappers.components import add_reward_component, reward_components
+from prm_gym.wrappers.components import (
+    EpisodeLedger,
+    RewardRole,
+    check_composition,
+    record_reward_component,
+    reward_components,
+)
 
 __all__ = ["ProgressAttribution"]
 
@@ -25,10 +31,12 @@ class ProgressAttribution(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConst
     The grounding term is paid on every step. The progress term is a trajectory-level
     redistribution (DESIGN §5): by default it is held back (recorded as 0) and the final step
     adds α·Σ_t ĉ_t, computed in one estimator call over the whole episode, and publishes
-    ``info["step_rewards"]`` -- each step's reward without this wrapper's progress term (an
-    inner wrapper's ``step_rewards`` if it published them) plus β·g_t and α·ĉ_t -- for
-    trajectory-level trainers. With ``online=True`` α·ĉ_t is paid at step t instead (ĉ_t
-    depends only on the prefix, so this is exact but costs one estimator call per step).
+    ``info["step_rewards"]`` -- each step's other components (an inner trajectory-level
+    wrapper's redistribution kept) plus β·g_t and α·ĉ_t -- and ``info["step_reward_components"]``
+    for trajectory-level trainers. With ``online=True`` α·ĉ_t is paid at step t instead (ĉ_t
+    depends only on the prefix, so this is exact but costs one estimator call per step); both
+    terms are then per-step and, outside a trajectory-level wrapper, are added to its
+    ``step_rewards`` on the final step.
 
     Text envs (``str`` observations): the trajectory is ``(reset observation, actions)``.
     Other envs: step t's features are ``estimator.step_features(obs_{t−1}, obs_t)``.
@@ -94,18 +102,24 @@ class ProgressAttribution(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConst
         self.online = online
         self.name = name
         self.grounding_name = grounding_name
+        self.reward_role = RewardRole(
+            records=(name, grounding_name), holds=() if online else (name,)
+        )
+        check_composition(self, self.reward_role)
+        self._ledger = EpisodeLedger()
         self._first: Any = None
         self._last_obs: Any = None
         self._steps: list[Any] = []
-        self._kept: list[float] = []
         self._grounding: list[float] = []
+        self._progress: list[float] = []
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
         self._first, self._last_obs = obs, obs
-        self._steps, self._kept, self._grounding = [], [], []
+        self._steps, self._grounding, self._progress = [], [], []
+        self._ledger.reset()
         return obs, info
 
     def _trajectory(self) -> Any:
@@ -122,22 +136,29 @@ class ProgressAttribution(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConst
         self._last_obs = obs
         valid = info.get("action_valid", True) is not False
         grounding = self.beta * (self.grounding_value if valid else 0.0)
-        reward_components(info, reward)  # record the outcome before the terms
-        reward = add_reward_component(info, reward, self.grounding_name, grounding)
-        self._kept.append(float(reward))
+        done = terminated or truncated
+        publish = done and (not self.online or "step_rewards" in info)
+        self._ledger.record(reward_components(info, reward))
+        reward, g_key = record_reward_component(info, reward, self.grounding_name, grounding)
         self._grounding.append(grounding)
+        shaped = np.zeros(0)
         if self.online:
             term = self.alpha * float(self.estimator.contributions(self._trajectory())[-1])
-        elif terminated or truncated:
+            self._progress.append(term)
+            shaped = np.asarray(self._progress)
+        elif done:
             shaped = self.alpha * np.asarray(self.estimator.contributions(self._trajectory()))
             term = float(shaped.sum())
-            kept = np.asarray(self._kept)
-            inner = info.get("step_rewards")
-            if inner is not None and len(inner) == len(kept):
-                # An inner wrapper redistributed its own terms: build on its per-step rewards.
-                kept = np.asarray(inner, dtype=np.float64) + np.asarray(self._grounding)
-            info["step_rewards"] = (kept + shaped).tolist()
         else:
             term = 0.0
-        reward = add_reward_component(info, reward, self.name, term)
+        view = self._ledger.view(info) if publish else {}
+        reward, p_key = record_reward_component(info, reward, self.name, term)
+        if publish:
+            if len(shaped) != len(self._grounding):
+                raise ValueError(
+                    f"estimator returned {len(shaped)} contributions for {len(self._grounding)} "
+                    "steps"
+                )
+            view[g_key], view[p_key] = np.asarray(self._grounding), shaped
+            self._ledger.publish(info, view)
         return obs, reward, terminated, truncated, info

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from prm_gym.core.scorer import Scorer, StepContext
-from prm_gym.wrappers.components import add_reward_component
+from prm_gym.wrappers.components import EpisodeTerms, RewardRole, check_composition
 
 __all__ = ["ProcessReward"]
 
@@ -26,7 +26,11 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
     later steps are scored against, matching the env's own view of the solution.
 
     Process rewards alone can be farmed (a policy repeats a step the scorer likes); wrap with
-    :class:`GatedAccumulation` to release them only on success.
+    :class:`GatedAccumulation` to release them only on success, or use
+    :class:`~prm_gym.wrappers.ProgressReward`. Outside a trajectory-level wrapper the term is
+    paid every step and added to that wrapper's ``info["step_rewards"]`` on the final step; it
+    is refused outside a wrapper that acts on ``name`` by name (e.g.
+    ``MinFormCredit(component="process")``), which would never see it.
 
     Args:
         env: A text env (observation ``str``).
@@ -77,6 +81,9 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
         self.name = name
         self.aggregate = aggregate
         self.invalid_score = invalid_score
+        self.reward_role = RewardRole(records=(name,))
+        check_composition(self, self.reward_role)
+        self._terms = EpisodeTerms()
         self._prompt = ""
         self._steps: list[str] = []
 
@@ -86,6 +93,7 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
         obs, info = self.env.reset(seed=seed, options=options)
         self._prompt = obs if isinstance(obs, str) else str(obs)
         self._steps = []
+        self._terms.reset()
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -109,7 +117,8 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
             )
             value = float(self._score([context])[0])
             self._steps.append(str(action))
-        reward = add_reward_component(info, reward, self.name, self.coef * value)
+        done = terminated or truncated
+        reward = self._terms.add(info, reward, self.name, self.coef * value, done)
         return obs, reward, terminated, truncated, info
 
     def _score(self, contexts: list[StepContext]) -> np.ndarray:

@@ -8,7 +8,14 @@ import gymnasium as gym
 import numpy as np
 
 from prm_gym.rewards.reward_code import RewardCode, RewardCodeError, parse_state
-from prm_gym.wrappers.components import add_reward_component
+from prm_gym.wrappers.components import (
+    EpisodeLedger,
+    EpisodeTerms,
+    RewardRole,
+    check_composition,
+    record_reward_component,
+    reward_components,
+)
 
 __all__ = ["RewardCodeShaping"]
 
@@ -41,8 +48,10 @@ class RewardCodeShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstru
     Each evaluation is a sandbox job (≈10-150 ms), so ``batch="step"`` (one job per step) is
     slow. ``batch="episode"`` holds the term back (recorded as 0), evaluates every state of the
     episode in one job on the final step, adds the episode's total there and publishes
-    ``info["step_rewards"]`` (each step's reward without this term, plus its share), like the
-    other trajectory-level wrappers (DESIGN §5).
+    ``info["step_rewards"]`` (each step's other components, an inner trajectory-level wrapper's
+    redistribution kept, plus this term's share) and ``info["step_reward_components"]``, like
+    the other trajectory-level wrappers (DESIGN §5). With ``batch="step"`` the term is per-step
+    and, outside a trajectory-level wrapper, is added to its ``step_rewards`` on the final step.
 
     Code that fails at run time never crashes the env: the term is 0 and the reason is put in
     ``info["reward_code_error"]``.
@@ -91,8 +100,11 @@ class RewardCodeShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstru
         self.gamma = gamma
         self.batch = batch
         self.name = name
+        self.reward_role = RewardRole(records=(name,), holds=(name,) if batch == "episode" else ())
+        check_composition(self, self.reward_role)
+        self._episode_terms = EpisodeTerms()
+        self._ledger = EpisodeLedger()
         self._states: list[dict[str, Any]] = []
-        self._kept: list[float] = []
         self._prev_value = 0.0
 
     def _state(self) -> dict[str, Any]:
@@ -109,7 +121,9 @@ class RewardCodeShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstru
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
-        self._states, self._kept = [self._state()], []
+        self._states = [self._state()]
+        self._episode_terms.reset()
+        self._ledger.reset()
         self._prev_value = 0.0
         if self.potential and self.batch == "step":
             values = self._values(self._states, info)
@@ -122,21 +136,27 @@ class RewardCodeShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstru
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         state = self._state()
-        term = 0.0
+        done = terminated or truncated
         if self.batch == "step":
+            term = 0.0
             values = self._values([state], info)
             if values is not None:
                 pair = np.array([self._prev_value, values[0]])
                 term = float(self._terms(pair, terminated)[0])
                 self._prev_value = float(values[0])
-        else:
-            self._states.append(state)
-            self._kept.append(float(reward))
-            if terminated or truncated:
-                values = self._values(self._states, info)
-                if values is not None:
-                    terms = self._terms(values, terminated)
-                    term = float(terms.sum())
-                    info["step_rewards"] = (np.asarray(self._kept) + terms).tolist()
-        reward = add_reward_component(info, reward, self.name, term)
+            reward = self._episode_terms.add(info, reward, self.name, term, done)
+            return obs, reward, terminated, truncated, info
+        self._states.append(state)
+        self._ledger.record(reward_components(info, reward))
+        terms: np.ndarray | None = None
+        if done:
+            values = self._values(self._states, info)
+            if values is not None:
+                terms = self._terms(values, terminated)
+        total = 0.0 if terms is None else float(terms.sum())
+        view = self._ledger.view(info) if done else {}
+        reward, key = record_reward_component(info, reward, self.name, total)
+        if done:
+            view[key] = np.zeros(len(self._states) - 1) if terms is None else terms
+            self._ledger.publish(info, view)
         return obs, reward, terminated, truncated, info

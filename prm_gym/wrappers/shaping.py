@@ -7,7 +7,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 
 from prm_gym.core.scorer import Potential
-from prm_gym.wrappers.components import add_reward_component
+from prm_gym.wrappers.components import EpisodeTerms, RewardRole, check_composition
 
 __all__ = ["PotentialShaping"]
 
@@ -24,6 +24,10 @@ class PotentialShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruc
     never computed across an episode boundary. A potential with a ``reset()`` method (one that
     depends on the episode so far, e.g. :class:`~prm_gym.rewards.spa.ProgressPotential`) has it
     called at every reset, before Φ(s₀).
+
+    Outside a trajectory-level wrapper (e.g. ``PotentialShaping(GatedAccumulation(...))``) the
+    term is paid ungated every step and added to the inner wrapper's ``info["step_rewards"]`` on
+    the final step, so those still sum to the episode's return.
 
     With γ = 1 the shaping terms of an episode telescope to Φ(s_T) − Φ(s_0): sequence-level
     advantages (GRPO, RLOO) get no signal from it; step-level returns or a critic do.
@@ -60,12 +64,16 @@ class PotentialShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruc
         self.potential = potential
         self.gamma = gamma
         self.name = name
+        self.reward_role = RewardRole(records=(name,))
+        check_composition(self, self.reward_role)
+        self._terms = EpisodeTerms()
         self._phi = 0.0
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(seed=seed, options=options)
+        self._terms.reset()
         start = getattr(self.potential, "reset", None)
         if callable(start):  # history-dependent potentials (ProgressPotential) start afresh
             start()
@@ -79,5 +87,5 @@ class PotentialShaping(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruc
         # dominate a fast env's step (Push-v0 runs at ~10k steps/s).
         term = self.gamma * phi_next - self._phi
         self._phi = phi_next
-        reward = add_reward_component(info, reward, self.name, term)
+        reward = self._terms.add(info, reward, self.name, term, terminated or truncated)
         return obs, reward, terminated, truncated, info

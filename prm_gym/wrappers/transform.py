@@ -6,8 +6,11 @@
 * :class:`MinFormCredit` -- PURE min-form redistribution of one component over the episode.
 
 Each records its term (the change it makes) under its own name in
-``info["reward_components"]``, so the components still sum to the reward returned. The
-maths lives in :mod:`prm_gym.credit`.
+``info["reward_components"]``, so the components still sum to the reward returned. A transform
+links its term to the component it rewrites (``info["reward_modifiers"]``), so a transform
+outside another sees the already transformed value and :class:`MinFormCredit` or a gate with
+an explicit ``gated`` list holds the transformed value. The maths lives in
+:mod:`prm_gym.credit`; the composition rules in :mod:`prm_gym.wrappers.components`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,17 @@ import gymnasium as gym
 import numpy as np
 
 from prm_gym.credit import log_sigmoid_centering, min_form_rewards, par_transform, welford_update
-from prm_gym.wrappers.components import add_reward_component, reward_components
+from prm_gym.wrappers.components import (
+    EpisodeLedger,
+    EpisodeTerms,
+    RewardRole,
+    check_composition,
+    component_keys,
+    component_value,
+    record_reward_component,
+    reward_components,
+    reward_role,
+)
 from prm_gym.wrappers.gating import GatedAccumulation
 
 __all__ = ["MinFormCredit", "PosteriorGate", "RewardNormalize", "RewardTransform"]
@@ -32,7 +45,8 @@ class PosteriorGate(GatedAccumulation):
     Posterior-GRPO (2025; unverified) applies the process reward only to rollouts whose outcome
     is a success. That is G-RA with the outcome as the gate and success as the threshold, so
     this is :class:`GatedAccumulation` with ``gate_on="outcome"`` and ``threshold=success``
-    (terms held each step, paid on the final step if ``info["outcome"] >= success``,
+    (terms held each step, paid on the final step if the outcome -- ``info["outcome"]``, else
+    ``info["is_success"]`` -- is ``>= success``,
     ``info["step_rewards"]`` and ``info["gate_open"]`` published there).
 
     Args:
@@ -74,7 +88,10 @@ class RewardTransform(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruct
       Large Language Models", 2024).
 
     The term recorded under ``name`` is ``r' − r``, so the reward becomes the transformed one
-    and the components still sum to it. Steps without the component get a 0 term.
+    and the components still sum to it. Steps without the component get a 0 term. ``r`` is the
+    component's current value (a transform inside this one already applied). Refused outside a
+    trajectory-level wrapper that holds ``component`` back (put it inside:
+    ``GatedAccumulation(RewardTransform(...))``).
 
     Args:
         env: An env whose inner wrappers record ``component``.
@@ -105,6 +122,15 @@ class RewardTransform(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruct
         self.component = component
         self.kind = kind
         self.name = name
+        self.reward_role = RewardRole(reads=(component,))
+        check_composition(self, self.reward_role)
+        self._terms = EpisodeTerms()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        self._terms.reset()
+        return self.env.reset(seed=seed, options=options)
 
     def transform(self, value: float) -> float:
         """``r'`` for a component value ``r``."""
@@ -114,12 +140,11 @@ class RewardTransform(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruct
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        comps = reward_components(info, reward)
-        term = 0.0
-        if self.component in comps:
-            value = comps[self.component]
-            term = self.transform(value) - value
-        reward = add_reward_component(info, reward, self.name, term)
+        reward_components(info, reward)
+        value = component_value(info, self.component)
+        term = 0.0 if value is None else self.transform(value) - value
+        done = terminated or truncated
+        reward = self._terms.add(info, reward, self.name, term, done, modifies=self.component)
         return obs, reward, terminated, truncated, info
 
 
@@ -132,7 +157,9 @@ class RewardNormalize(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruct
     where :math:`\\mu_n, \\sigma_n^2` are the mean and population variance of every value of
     the component seen so far, this one included (Welford's online update,
     :func:`prm_gym.credit.welford_update`). Statistics persist across episodes; freeze them
-    with ``update=False`` for evaluation. The term recorded under ``name`` is ``r' − r``.
+    with ``update=False`` for evaluation. The term recorded under ``name`` is ``r' − r``, with
+    ``r`` the component's current value (transforms inside applied). Refused outside a
+    trajectory-level wrapper that holds ``component`` back.
 
     Args:
         env: An env whose inner wrappers record ``component``.
@@ -160,6 +187,15 @@ class RewardNormalize(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruct
         self.name = name
         self.update = True
         self.count, self.mean, self.m2 = 0, 0.0, 0.0
+        self.reward_role = RewardRole(reads=(component,))
+        check_composition(self, self.reward_role)
+        self._terms = EpisodeTerms()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        self._terms.reset()
+        return self.env.reset(seed=seed, options=options)
 
     @property
     def var(self) -> float:
@@ -168,17 +204,18 @@ class RewardNormalize(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstruct
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        comps = reward_components(info, reward)
+        reward_components(info, reward)
+        value = component_value(info, self.component)
         term = 0.0
-        if self.component in comps:
-            value = comps[self.component]
+        if value is not None:
             if self.update:
                 self.count, self.mean, self.m2 = welford_update(
                     self.count, self.mean, self.m2, value
                 )
             scaled = (value - self.mean) / math.sqrt(self.var + self.epsilon)
             term = float(np.clip(scaled, -self.clip, self.clip)) - value
-        reward = add_reward_component(info, reward, self.name, term)
+        done = terminated or truncated
+        reward = self._terms.add(info, reward, self.name, term, done, modifies=self.component)
         return obs, reward, terminated, truncated, info
 
 
@@ -187,18 +224,39 @@ class MinFormCredit(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
 
     ("Stop Summation: Min-Form Credit Assignment Is All Process Reward Model Needs for
     Reasoning", 2025 -- PURE.) With the episode's per-step values ``PR_1..PR_T`` of
-    ``component``, the shaped step rewards are :math:`\\tilde r_i = w_i PR_i`,
-    :math:`w = \\mathrm{softmax}(-PR/T)` (:func:`prm_gym.credit.min_form_rewards`), whose sum
-    lies between :math:`\\min_i PR_i` and the mean: repeating a high-scoring step cannot raise
-    it. Like :class:`GatedAccumulation`, each step adds ``−PR_t`` under ``name``; the final
-    step adds :math:`\\sum_i \\tilde r_i` and publishes ``info["step_rewards"]`` (each step's
-    other reward plus :math:`\\tilde r_i`) for trajectory-level trainers.
+    ``component`` (transforms of it inside included), the shaped step rewards are
+    :math:`\\tilde r_i = w_i PR_i`, :math:`w = \\mathrm{softmax}(-(PR/s)/T)`
+    (:func:`prm_gym.credit.min_form_rewards`), whose sum lies between :math:`\\min_i PR_i` and
+    the mean: repeating or padding with high-scoring steps cannot raise it. Like
+    :class:`GatedAccumulation`, each step adds ``−PR_t`` under ``name``; the final step adds
+    :math:`\\sum_i \\tilde r_i` and publishes ``info["step_rewards"]`` (each step's other reward
+    plus :math:`\\tilde r_i`) and ``info["step_reward_components"]`` for trajectory-level
+    trainers.
+
+    **Temperature on the unscaled score.** PURE applies ``T`` to the step score
+    ``PR/s ∈ [−1, 1]``, not to the reward ``coef · score``; otherwise a small ``coef`` turns the
+    softmin into a plain mean and padding a false step with true ones raises the return. The
+    scale ``s`` is ``scale`` when given, else read from the nearest wrapper inside that
+    produces ``component``: the ``coef`` of a :class:`ProcessReward` /
+    :class:`~prm_gym.wrappers.ProgressReward` (``abs(coef)``, 1 when it is 0), or 1 for a
+    :class:`RewardTransform` / :class:`RewardNormalize` of it (their output is not scaled by
+    ``coef``) and for producers without a ``coef``.
+
+    **Order.** Put it inside any gate (``GatedAccumulation(MinFormCredit(ProcessReward(...)))``):
+    outside a trajectory-level wrapper that holds ``component`` it would remove the term a
+    second time and is refused, as is a wrapper recording ``component`` outside it.
 
     Args:
         env: An env whose inner wrappers record ``component``.
         component: The process component to redistribute.
-        temperature: ``T > 0`` (PURE: 0.1).
+        temperature: ``T > 0`` (PURE: 0.1), applied to ``PR / scale``.
+        scale: ``s > 0``, the factor the step scores were multiplied by (default: found from the
+            producer inside, see above; required when none is found).
         name: Key of this wrapper's term.
+
+    Raises:
+        ValueError: ``temperature`` or ``scale`` is not positive, no wrapper inside records
+            ``component`` and no ``scale`` is given, or the order is refused.
     """
 
     def __init__(
@@ -207,34 +265,71 @@ class MinFormCredit(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
         component: str = "process",
         temperature: float = 0.1,
         name: str = "min_form",
+        scale: float | None = None,
     ) -> None:
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
+        if scale is not None and not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"scale must be a positive finite number, got {scale}")
         gym.utils.RecordConstructorArgs.__init__(
-            self, component=component, temperature=temperature, name=name
+            self, component=component, temperature=temperature, name=name, scale=scale
         )
         gym.Wrapper.__init__(self, env)
         self.component = component
         self.temperature = temperature
         self.name = name
+        self.reward_role = RewardRole(reads=(component,), holds=(component,))
+        check_composition(self, self.reward_role)
+        self.scale = float(scale) if scale is not None else _producer_scale(env, component)
+        self._ledger = EpisodeLedger()
         self._held: list[float] = []
-        self._kept: list[float] = []
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
-        self._held, self._kept = [], []
+        self._ledger.reset()
+        self._held = []
         return self.env.reset(seed=seed, options=options)
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        held = reward_components(info, reward).get(self.component, 0.0)
+        self._ledger.record(reward_components(info, reward))
+        held = component_value(info, self.component) or 0.0
         self._held.append(held)
-        self._kept.append(float(reward) - held)
         term = -held
-        if terminated or truncated:
-            shaped = min_form_rewards(np.asarray(self._held), self.temperature)
+        done = terminated or truncated
+        shaped = np.zeros(0)
+        view: dict[str, np.ndarray] = {}
+        if done:
+            view = self._ledger.view(info)
+            process = np.zeros(len(self._held))
+            for key in component_keys(info, self.component):
+                if key in view:
+                    process += view[key]
+            shaped = min_form_rewards(process, self.temperature, scale=self.scale)
             term += float(shaped.sum())
-            info["step_rewards"] = (np.asarray(self._kept) + shaped).tolist()
-        reward = add_reward_component(info, reward, self.name, term)
+            view["__own__"] = shaped - process
+        reward, key = record_reward_component(info, reward, self.name, term)
+        if done:
+            view[key] = view.pop("__own__")
+            self._ledger.publish(info, view)
         return obs, reward, terminated, truncated, info
+
+
+def _producer_scale(env: gym.Env[Any, Any], component: str) -> float:
+    """The scale of ``component`` as the nearest wrapper inside ``env`` produces it."""
+    while isinstance(env, gym.Wrapper):
+        role = reward_role(env)
+        if component in role.reads and isinstance(env, (RewardTransform, RewardNormalize)):
+            return 1.0
+        if component in role.records:
+            coef = getattr(env, "coef", None)
+            if isinstance(coef, (int, float)) and coef != 0:
+                return abs(float(coef))
+            return 1.0
+        env = env.env
+    raise ValueError(
+        f"MinFormCredit(component={component!r}) found no wrapper inside it that records "
+        f"{component!r}: wrap it around the producer, e.g. MinFormCredit(ProcessReward(env, ...)), "
+        "or pass scale= (the factor the step scores were multiplied by)"
+    )
