@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,9 @@ def plot_learning_curves(
 ) -> Path:
     """Plot success rate against environment steps, one line per curve, to a PNG file.
 
+    A curve with one evaluation point is drawn as a dot and warns (``UserWarning``); a curve
+    with none raises ``ValueError``.
+
     Uses matplotlib's Agg canvas directly (no pyplot, no global backend change), so it works
     headless and inside other matplotlib programs.
 
@@ -142,6 +146,17 @@ def plot_learning_curves(
         raise ValueError("plot_learning_curves needs at least one curve")
     if labels is not None and len(labels) != len(curves):
         raise ValueError(f"got {len(labels)} labels for {len(curves)} curves")
+    for i, curve in enumerate(curves):
+        name = labels[i] if labels is not None else curve.label
+        if not curve.steps:
+            raise ValueError(f"learning curve {name!r} has no evaluation points to plot")
+        if len(curve.steps) < 2:
+            warnings.warn(
+                f"learning curve {name!r} has only 1 evaluation point (step {curve.steps[0]}): "
+                "it is drawn as a single dot; the run probably stopped early",
+                UserWarning,
+                stacklevel=2,
+            )
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from prm_gym.llm.base import Generation, LLMBackend, SamplingParams
+from prm_gym.llm.base import ContextOverflowError, Generation, LLMBackend, Prompt, SamplingParams
 
 __all__ = ["DEFAULT_SAMPLING", "STEP_STOPS", "LLMAgent"]
 
@@ -57,9 +57,18 @@ class LLMAgent:
         env_id: Env id used to look up :data:`STEP_STOPS` before :meth:`reset` names one.
         strip: Strip whitespace around generated actions.
 
+    Context overflow: when an env's prompt (its history plus ``max_tokens``) no longer fits the
+    model's context, the backend raises :class:`~prm_gym.llm.ContextOverflowError`. In
+    :meth:`act_batch` that env gets the action ``""``, no generation and ``overflowed[i] =
+    True``; the other envs act as usual (:func:`~prm_gym.agents.rollout` ends that episode as
+    truncated with ``truncated_reason = "context_overflow"``). :meth:`act` (one env) raises the
+    error instead.
+
     Attributes:
         last_generations: The :class:`~prm_gym.llm.Generation` behind each env's latest action
             (``None`` for envs that did not act), with token ids and log-probs for trainers.
+        overflowed: ``overflowed[i]`` is true when env ``i``'s latest prompt did not fit the
+            model's context (so it got no action).
     """
 
     def __init__(
@@ -88,6 +97,7 @@ class LLMAgent:
         self.strip = strip
         self._histories: list[list[dict[str, str]]] = [[]]
         self.last_generations: list[Generation | None] = [None]
+        self.overflowed: list[bool] = [False]
 
     # -- configuration ------------------------------------------------------------------------
     @property
@@ -129,10 +139,12 @@ class LLMAgent:
                 raise ValueError(f"num_envs must be >= 1, got {num_envs}")
             self._histories = [[] for _ in range(num_envs)]
             self.last_generations = [None] * num_envs
+            self.overflowed = [False] * num_envs
             return
         for i in range(self.num_envs) if indices is None else indices:
             self._histories[i] = []
             self.last_generations[i] = None
+            self.overflowed[i] = False
 
     def history(self, index: int = 0) -> list[dict[str, str]]:
         """A copy of env ``index``'s chat messages so far."""
@@ -158,7 +170,13 @@ class LLMAgent:
         """The next action for a single env (call :meth:`reset` at each episode start)."""
         if self.num_envs != 1:
             self.reset(1)
-        return self.act_batch([observation])[0]
+        action = self.act_batch([observation])[0]
+        if self.overflowed[0]:
+            raise ContextOverflowError(
+                "the prompt no longer fits the model's context (history plus max_tokens); start "
+                "a new episode (reset) or lower max_tokens"
+            )
+        return action
 
     def act_batch(
         self, observations: Sequence[Any], dones: Sequence[bool] | None = None
@@ -172,7 +190,8 @@ class LLMAgent:
                 ``""`` (the vector env ignores it), no generation, and a fresh history.
 
         Returns:
-            The actions, in env order.
+            The actions, in env order (``""`` for envs whose prompt overflowed the context; see
+            :attr:`overflowed`).
         """
         n = len(observations)
         if n != self.num_envs:
@@ -186,18 +205,50 @@ class LLMAgent:
         for i in range(n):
             if skip[i]:
                 self.reset(indices=[i])
+        self.overflowed = [False] * n
         if not active:
             return actions
-        outputs = self.backend.generate(prompts, self.sampling)
-        if len(outputs) != len(active):
-            raise RuntimeError(
-                f"{type(self.backend).__name__}.generate returned {len(outputs)} results for "
-                f"{len(active)} prompts"
-            )
+        outputs = self._generate(prompts)
         for i, gens in zip(active, outputs, strict=True):
+            if gens is None:
+                self.overflowed[i] = True
+                self.last_generations[i] = None
+                continue
             gen = gens[0]
             action = gen.text.strip() if self.strip else gen.text
             self._histories[i].append({"role": "assistant", "content": action})
             self.last_generations[i] = gen
             actions[i] = action
         return actions
+
+    def _generate(self, prompts: Sequence[Prompt]) -> list[list[Generation] | None]:
+        """The backend's generations per prompt; ``None`` where the prompt overflows the context.
+
+        Prompts the backend names in :class:`~prm_gym.llm.ContextOverflowError` are dropped and
+        the rest generated again in one call; when the backend does not say which prompt
+        overflowed, the prompts are generated one at a time.
+        """
+        results: list[list[Generation] | None] = [None] * len(prompts)
+        todo = list(range(len(prompts)))
+        while todo:
+            try:
+                outputs = self.backend.generate([prompts[j] for j in todo], self.sampling)
+            except ContextOverflowError as exc:
+                bad = {todo[k] for k in exc.indices if 0 <= k < len(todo)}
+                if not bad:
+                    if len(todo) == 1:  # the one prompt left is the one that overflows
+                        return results
+                    for j in todo:
+                        results[j] = self._generate([prompts[j]])[0]
+                    return results
+                todo = [j for j in todo if j not in bad]
+                continue
+            if len(outputs) != len(todo):
+                raise RuntimeError(
+                    f"{type(self.backend).__name__}.generate returned {len(outputs)} results for "
+                    f"{len(todo)} prompts"
+                )
+            for j, gens in zip(todo, outputs, strict=True):
+                results[j] = list(gens)
+            break
+        return results

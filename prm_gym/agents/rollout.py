@@ -21,11 +21,15 @@ from prm_gym.llm.base import Generation
 from prm_gym.wrappers.vector._util import AutoresetTracker, info_at
 
 __all__ = [
+    "CONTEXT_OVERFLOW",
     "rollout",
     "step_token_counts",
     "token_level_rewards",
     "trajectory_to_dict",
 ]
+
+#: ``truncated_reason`` of an episode cut because its next prompt did not fit the model's context.
+CONTEXT_OVERFLOW = "context_overflow"
 
 
 def rollout(
@@ -50,6 +54,12 @@ def rollout(
     (``task_id``, ``action_valid``, ``outcome``, ``step_label``...), the wrappers'
     ``reward_components``, and ``generation`` = ``{"token_ids", "logprobs", "finish_reason",
     "prompt_token_ids"}`` from the backend. NumPy values in infos become plain Python values.
+
+    An episode whose next prompt no longer fits the model's context (the backend raises
+    :class:`~prm_gym.llm.ContextOverflowError`) ends there, as truncated: ``truncated=True``,
+    ``truncated_reason="context_overflow"`` (also in its last step's info, when it has one), and
+    counts as one of the ``episodes``; the run goes on. In a vector env that sub-env then plays
+    its episode out with ``""`` actions (not recorded, no generations) until it resets.
 
     Args:
         env: A text env (``gym.make``) or a Gymnasium vector env of text envs
@@ -137,6 +147,9 @@ def _rollout_single(
         traj = Trajectory(task_id=str(info.get("task_id", "")), prompt=_text(obs))
         while True:
             action = agent.act_batch([obs])[0]
+            if agent.overflowed[0]:
+                _cut_by_overflow(traj)
+                break
             gen = agent.last_generations[0]
             obs, reward, terminated, truncated, info = env.step(action)
             _record(traj, action, obs, reward, info, gen)
@@ -179,6 +192,16 @@ def _rollout_vector(
         idle = np.array([current[i] is None for i in range(n)])
         actions = agent.act_batch(list(obs), dones=resetting | idle)
         generations = list(agent.last_generations)
+        for i in range(n):
+            traj = current[i]
+            if agent.overflowed[i] and traj is not None:
+                # The sub-env plays its episode out with "" actions, unrecorded, then resets.
+                _cut_by_overflow(traj)
+                current[i] = None
+                finished += 1
+                bar.update(1)
+        if finished >= episodes:
+            break
         obs, rewards, terminated, truncated, infos = env.step(tuple(actions))
         for i in range(n):
             if resetting[i]:  # the reset step: obs[i] is the next episode's first observation
@@ -205,6 +228,14 @@ def _rollout_vector(
                     agent.reset(indices=[i])
                     start(i, obs[i], info_at(infos, i))
     return order
+
+
+def _cut_by_overflow(traj: Trajectory) -> None:
+    """End ``traj`` as truncated because its next prompt overflowed the model's context."""
+    traj.terminated, traj.truncated = False, True
+    traj.truncated_reason = CONTEXT_OVERFLOW
+    if traj.infos:
+        traj.infos[-1]["truncated_reason"] = CONTEXT_OVERFLOW
 
 
 def _same_step_final(
@@ -283,8 +314,8 @@ def trajectory_to_dict(trajectory: Trajectory, *, prompt_token_ids: bool = False
     """A JSON-ready dict of a trajectory (one line of ``prm-gym rollout`` output).
 
     Keys: ``task_id``, ``prompt``, ``actions``, ``observations``, ``rewards``, ``terminated``,
-    ``truncated``, ``outcome``, ``total_reward``, ``reward_components`` (per-step lists per
-    component), ``step_rewards`` (or ``None``) and ``infos``. Each step's
+    ``truncated``, ``truncated_reason``, ``outcome``, ``total_reward``, ``reward_components``
+    (per-step lists per component), ``step_rewards`` (or ``None``) and ``infos``. Each step's
     ``info["generation"]["prompt_token_ids"]`` is dropped unless ``prompt_token_ids`` is true.
     """
     infos = []
@@ -303,6 +334,7 @@ def trajectory_to_dict(trajectory: Trajectory, *, prompt_token_ids: bool = False
         "rewards": [float(r) for r in trajectory.rewards],
         "terminated": trajectory.terminated,
         "truncated": trajectory.truncated,
+        "truncated_reason": trajectory.truncated_reason,
         "outcome": _plain(trajectory.outcome),
         "total_reward": trajectory.total_reward,
         "reward_components": {k: v.tolist() for k, v in trajectory.components().items()},

@@ -50,6 +50,7 @@ from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.her import HerReplayBuffer
@@ -71,6 +72,8 @@ SHAPINGS = ("none", "potential", "learned")
 #: ``obs_norm`` choices of :func:`train` besides a statistics mapping.
 OBS_NORMS = ("none", "experts")
 _GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
+#: SB3's default warm-up of SAC/TD3 (env steps before the first update).
+_SB3_LEARNING_STARTS = 100
 #: Evaluation episodes reset with seeds from here on, far from the training envs' seeds.
 EVAL_SEED_OFFSET = 1_000_003
 
@@ -186,6 +189,11 @@ class SuccessCurveCallback(BaseCallback):
             self._bar = None
 
 
+def _quiet_logger(verbose: int) -> Logger:
+    """An SB3 logger that writes no files: stdout at ``verbose >= 1``, nothing otherwise."""
+    return Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if verbose else [])
+
+
 def _check_choice(name: str, value: str, options: tuple[str, ...] | list[str]) -> None:
     if value not in options:
         raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
@@ -222,6 +230,39 @@ def _norm_stats(
         ) from exc
 
 
+def _episode_length(env: gym.Env[Any, Any]) -> int | None:
+    """The most steps an episode of ``env`` lasts: its ``TimeLimit`` or own ``max_steps``."""
+    limits = [
+        int(limit)
+        for limit in (
+            getattr(env.spec, "max_episode_steps", None),
+            getattr(env.unwrapped, "max_steps", None),
+        )
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+    ]
+    return min(limits) if limits else None
+
+
+def _her_learning_starts(env: gym.Env[Any, Any], n_envs: int, learning_starts: int | None) -> int:
+    """Warm-up steps for HER: enough that one episode of every sub-env has ended.
+
+    SB3's ``HerReplayBuffer`` samples only from finished episodes, and the ``n_envs`` sub-envs
+    step together, so the first episode ends after ``n_envs × T`` env steps (T: episode length).
+    Learning earlier raises "Unable to sample before the end of the first episode".
+    """
+    length = _episode_length(env)
+    minimum = n_envs * length if length is not None else 0
+    if learning_starts is None:
+        return max(_SB3_LEARNING_STARTS, minimum)
+    if learning_starts < minimum:
+        raise ValueError(
+            f"her=True needs learning_starts >= n_envs x episode length = {n_envs} x {length} "
+            f"= {minimum} (HER samples finished episodes only), got {learning_starts}; raise "
+            "learning_starts or leave it unset"
+        )
+    return learning_starts
+
+
 def _build_potential(
     env_id: str,
     shaping: str,
@@ -240,22 +281,19 @@ def _build_potential(
     if potential is not None:
         return potential
     if shaping == "potential":
+        from prm_gym.core.assets import family_assets
+
         try:
-            from prm_gym.envs.manipulation.potentials import StagedPotential
-        except ImportError as exc:
+            make_potential = family_assets(env_id).potential
+        except KeyError:
+            make_potential = None
+        if make_potential is None:
             raise ValueError(
-                f"shaping='potential' needs a hand-written potential for {env_id}; the staged "
-                "potentials of the prm/* manipulation envs are not available "
-                f"({exc}); pass potential= yourself"
-            ) from exc
-        try:
-            return StagedPotential(env_id, scale=scale)
-        except (KeyError, ValueError) as exc:
-            raise ValueError(
-                f"shaping='potential': no staged potential for {env_id!r} ({exc}); use a prm/* "
-                "manipulation id (prm/Reach-v0, prm/Push-v0, prm/PickPlace-v0) or pass "
-                "potential="
-            ) from exc
+                f"shaping='potential': {env_id!r} has no default potential (its family's "
+                "FamilyAssets.potential); use an env that provides one (prm/Reach-v0, "
+                "prm/Push-v0, prm/PickPlace-v0) or pass potential="
+            )
+        return make_potential(env_id, scale=scale)
     from prm_gym.rewards.progress import LearnedProgressPotential
 
     return LearnedProgressPotential.from_experts(env_id, seed=seed, scale=scale, progress=progress)
@@ -309,6 +347,8 @@ def train(
         gradient_steps: Off-policy only: gradient steps per update (SB3 default 1; -1: as many as
             env steps collected).
         learning_starts: Off-policy only: env steps before learning starts (SB3 default 100).
+            With ``her=True`` the default is ``max(100, n_envs × episode length)``, so an
+            episode has ended before HER samples; a smaller explicit value raises ValueError.
         eval_every: Env steps between evaluations.
         eval_episodes: Deterministic evaluation episodes per evaluation (unshaped env).
         progress_bar: Show tqdm bars (demo collection, model fitting, training) on stderr.
@@ -319,7 +359,9 @@ def train(
             away from the goal (up to −50 per episode); at scale 1 shaping is too weak next to it
             to speed learning up, at 10 it guides SAC on prm/Reach-v0 within a few thousand steps.
             Ignored when ``potential=`` is given.
-        log_path: Rewrite the curve to this CSV after every evaluation.
+        log_path: Rewrite the curve to this CSV after every evaluation. :func:`train` writes
+            files only here and at ``model_path`` (SB3's own logger writes none unless
+            ``algo_kwargs`` has ``tensorboard_log``).
         env_kwargs: Keyword arguments for ``gym.make``.
         algo_kwargs: Extra keyword arguments for the SB3 constructor (``policy_kwargs``,
             ``learning_rate``, ``batch_size``, ``n_steps``, ...); they override the defaults.
@@ -393,6 +435,8 @@ def train(
 
     set_random_seed(seed)
     try:
+        if her:
+            learning_starts = _her_learning_starts(eval_env, n_envs, learning_starts)
         stats = _norm_stats(env_id, obs_space, obs_norm, algo_kwargs)
         phi = _build_potential(env_id, shaping, potential, shaping_scale, seed, progress_bar)
     except BaseException:
@@ -476,6 +520,9 @@ def train(
     try:
         with scoped_torch_threads(torch_threads):
             model = ALGOS[algo](policy, vec_env, **kwargs)
+            if not kwargs.get("tensorboard_log"):
+                # SB3's default logger makes an empty tempdir/SB3-<time> folder per run.
+                model.set_logger(_quiet_logger(int(kwargs.get("verbose", 0))))
             model.learn(total_timesteps=total_timesteps, callback=callback)
             if model_path is not None:
                 model.save(Path(model_path))

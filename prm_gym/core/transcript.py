@@ -61,6 +61,9 @@ class Trajectory:
     infos: list[dict[str, Any]] = field(default_factory=list)
     terminated: bool = False
     truncated: bool = False
+    #: Why an agent cut the episode short (``"context_overflow"``: the next prompt no longer fit
+    #: the model's context), or ``None``.
+    truncated_reason: str | None = None
 
     def append(self, action: str, observation: str, reward: float, info: dict[str, Any]) -> None:
         self.actions.append(action)

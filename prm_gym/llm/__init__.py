@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from prm_gym.llm.base import Generation, LLMBackend, Prompt, SamplingParams
+from prm_gym.llm.base import ContextOverflowError, Generation, LLMBackend, Prompt, SamplingParams
 
 if TYPE_CHECKING:
     from prm_gym.llm.openai_backend import OpenAIBackend, OpenAIRequestError
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from prm_gym.llm.vllm_backend import VLLMBackend
 
 __all__ = [
+    "ContextOverflowError",
     "Generation",
     "LLMBackend",
     "OpenAIBackend",

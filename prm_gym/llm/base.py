@@ -11,11 +11,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["Generation", "LLMBackend", "Prompt", "SamplingParams"]
+__all__ = ["ContextOverflowError", "Generation", "LLMBackend", "Prompt", "SamplingParams"]
 
 #: A prompt is plain text, or OpenAI-style chat messages that the backend renders with the
 #: model's chat template.
 Prompt: TypeAlias = str | Sequence[Mapping[str, str]]
+
+
+class ContextOverflowError(ValueError):
+    """A prompt plus the tokens to generate does not fit the model's context window.
+
+    Backends raise it from ``generate``/``logprobs`` before generating anything. ``indices``
+    lists the positions (in the call's ``prompts``) of every prompt that does not fit, so a
+    caller can drop those and retry the rest (:class:`~prm_gym.agents.LLMAgent` does, ending
+    those episodes as truncated); it is empty when the backend cannot tell which prompt it was.
+    A ``ValueError`` subclass, so code that caught ``ValueError`` keeps working.
+    """
+
+    def __init__(self, message: str, indices: Sequence[int] = ()) -> None:
+        super().__init__(message)
+        self.indices: tuple[int, ...] = tuple(int(i) for i in indices)
 
 
 @dataclass(frozen=True)

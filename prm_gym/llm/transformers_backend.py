@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prm_gym.llm._text import as_messages, cut_at_stop, is_chat, render_fallback
-from prm_gym.llm.base import Generation, Prompt, SamplingParams
+from prm_gym.llm.base import ContextOverflowError, Generation, Prompt, SamplingParams
 
 __all__ = ["TransformersBackend"]
 
@@ -168,12 +168,20 @@ class TransformersBackend:
         encoded = self.tokenizer(self.render(prompt), add_special_tokens=not templated)
         return list(encoded["input_ids"])
 
-    def _check_length(self, prompt_len: int, new_tokens: int) -> None:
-        if self.max_length is not None and prompt_len + new_tokens > self.max_length:
-            raise ValueError(
-                f"prompt of {prompt_len} tokens + {new_tokens} new tokens exceeds the model's "
-                f"context of {self.max_length} tokens; shorten the prompt (fewer env steps, e.g. "
-                "a smaller max_steps, or a shorter system prompt) or lower max_tokens"
+    def _check_lengths(self, lengths: Sequence[tuple[int, int]]) -> None:
+        """Raise :class:`ContextOverflowError` naming every (prompt, new tokens) that overflows."""
+        if self.max_length is None:
+            return
+        over = [i for i, (p, n) in enumerate(lengths) if p + n > self.max_length]
+        if over:
+            prompt_len, new_tokens = lengths[over[0]]
+            which = f"prompt {over[0]}" if len(lengths) > 1 else "the prompt"
+            more = f" (and {len(over) - 1} more)" if len(over) > 1 else ""
+            raise ContextOverflowError(
+                f"{which}{more}: {prompt_len} tokens + {new_tokens} new tokens exceeds the "
+                f"model's context of {self.max_length} tokens; shorten the prompt (fewer env "
+                "steps, e.g. a smaller max_steps, or a shorter system prompt) or lower max_tokens",
+                over,
             )
 
     def _pad_left(self, rows: Sequence[Sequence[int]]) -> tuple[Any, Any]:
@@ -206,8 +214,7 @@ class TransformersBackend:
         if not prompts:
             return []
         encoded = [self.encode_prompt(p) for p in prompts]
-        for ids in encoded:
-            self._check_length(len(ids), params.max_tokens)
+        self._check_lengths([(len(ids), params.max_tokens) for ids in encoded])
         rows = [ids for ids in encoded for _ in range(params.n)]
         size = self.max_batch_size or len(rows)
         flat: list[Generation] = []
@@ -329,8 +336,8 @@ class TransformersBackend:
                 c_ids = [int(t) for t in cont]
             if not p_ids:
                 raise ValueError("logprobs() needs a non-empty prompt to condition on")
-            self._check_length(len(p_ids), len(c_ids))
             pairs.append((p_ids, c_ids))
+        self._check_lengths([(len(p), len(c)) for p, c in pairs])
         size = self.max_batch_size or len(pairs) or 1
         out: list[list[float]] = []
         with torch.inference_mode():

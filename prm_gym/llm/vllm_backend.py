@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prm_gym.llm._text import as_messages, is_chat, render_fallback
-from prm_gym.llm.base import Generation, Prompt, SamplingParams
+from prm_gym.llm.base import ContextOverflowError, Generation, Prompt, SamplingParams
 
 __all__ = ["VLLMBackend"]
 
@@ -68,6 +68,24 @@ class VLLMBackend:
         templated = is_chat(prompt) and bool(getattr(self.tokenizer, "chat_template", None))
         return list(self.tokenizer(self.render(prompt), add_special_tokens=not templated).input_ids)
 
+    def _check_lengths(self, prompt_lengths: Sequence[int]) -> None:
+        """Raise :class:`ContextOverflowError` for prompts that leave no room in ``max_model_len``.
+
+        vLLM itself stops a generation at ``max_model_len`` (finish reason ``"length"``), so only
+        a prompt that leaves no room for one new token overflows.
+        """
+        config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
+        limit = getattr(config, "max_model_len", None)
+        if not isinstance(limit, int):
+            return
+        over = [i for i, n in enumerate(prompt_lengths) if n >= limit]
+        if over:
+            raise ContextOverflowError(
+                f"prompt {over[0]} of {prompt_lengths[over[0]]} tokens leaves no room in "
+                f"max_model_len {limit}; shorten the prompt",
+                over,
+            )
+
     def sampling_params(self, params: SamplingParams) -> Any:
         """The ``vllm.SamplingParams`` for ``params``."""
         return self._vllm.SamplingParams(
@@ -88,6 +106,7 @@ class VLLMBackend:
         if not prompts:
             return []
         requests = [{"prompt_token_ids": self._encode(p)} for p in prompts]
+        self._check_lengths([len(r["prompt_token_ids"]) for r in requests])
         outputs = self.llm.generate(requests, self.sampling_params(params), use_tqdm=False)
         result: list[list[Generation]] = []
         for request in outputs:

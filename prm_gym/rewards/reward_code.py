@@ -508,7 +508,10 @@ def search_reward_code(
     Each round samples ``candidates`` replies to one prompt, checks each candidate
     (:func:`check_candidate` on ``states``), scores accepted ones with ``evaluate`` and feeds
     the best one's component statistics and score (plus rejection reasons) into the next
-    prompt. A candidate whose ``evaluate`` raises is rejected with that reason.
+    prompt. A candidate whose ``evaluate`` raises is rejected with that reason. When a later
+    round's prompt (with the feedback) no longer fits the model's context, the search stops
+    there and returns what the earlier rounds found; if the first prompt does not fit,
+    :class:`~prm_gym.llm.ContextOverflowError` propagates.
 
     Args:
         backend: Any :class:`prm_gym.llm.LLMBackend`.
@@ -525,7 +528,7 @@ def search_reward_code(
     """
     import gymnasium as gym
 
-    from prm_gym.llm.base import SamplingParams
+    from prm_gym.llm.base import ContextOverflowError, SamplingParams
 
     if rounds < 1 or candidates < 1:
         raise ValueError(f"rounds and candidates must be >= 1, got {rounds}, {candidates}")
@@ -558,7 +561,12 @@ def search_reward_code(
         params = SamplingParams(
             max_tokens=max_tokens, temperature=temperature, n=candidates, seed=seed + rnd
         )
-        replies = backend.generate([build_prompt(task, view, feedback)], params)[0]
+        try:
+            replies = backend.generate([build_prompt(task, view, feedback)], params)[0]
+        except ContextOverflowError:
+            if feedback is None:
+                raise  # even the first prompt does not fit: nothing to search with
+            break  # the feedback made the prompt too long: keep what the rounds so far found
         round_records: list[CandidateRecord] = []
         for i, reply in enumerate(replies):
             code = extract_code(reply.text)
