@@ -151,7 +151,7 @@ def test_her_needs_a_goal_conditioned_env() -> None:
 
 
 def test_staged_potential_needs_a_manipulation_env() -> None:
-    with pytest.raises(ValueError, match="staged potential"):
+    with pytest.raises(ValueError, match="no default potential"):
         train("Pendulum-v1", shaping="potential", total_timesteps=10, progress_bar=False)
 
 

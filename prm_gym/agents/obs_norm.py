@@ -100,13 +100,21 @@ def expert_observation_stats(
     """:func:`observation_stats` of ``n_episodes`` noisy scripted-expert episodes.
 
     The default seed is fixed, so every run of a comparison normalises its inputs the same way.
-    Only the ``prm/*`` manipulation envs have scripted experts.
+    The demos come from the env family's ``expert_demos`` asset (the ``prm/*`` manipulation
+    envs have scripted experts).
 
     Raises:
-        ValueError: ``env_id`` is not a manipulation env.
+        ValueError: ``env_id``'s family has no scripted-expert demos.
     """
-    from prm_gym.envs.manipulation.experts import collect_demos
+    import prm_gym  # noqa: F401  (registers the prm/* ids and their family assets)
+    from prm_gym.core.assets import family_assets
 
+    try:
+        collect_demos = family_assets(env_id).expert_demos
+    except KeyError:
+        collect_demos = None
+    if collect_demos is None:
+        raise ValueError(f"{env_id} has no scripted-expert demos (FamilyAssets.expert_demos)")
     demos = collect_demos(env_id, n_episodes, seed, noise=noise)
     keys = ("observation", "achieved_goal", "desired_goal")
     return observation_stats([{k: d[k] for k in keys} for d in demos])

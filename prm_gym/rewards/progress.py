@@ -886,8 +886,9 @@ class LearnedProgressPotential(RowProgressEstimator):
     ) -> LearnedProgressPotential:
         """Collect scripted-expert demos of a manipulation env and :meth:`fit` on them.
 
-        ``n_demos`` episodes are collected at each noise level (``collect_demos`` of
-        :mod:`prm_gym.envs.manipulation.experts`, seeds ``seed + 1000·k`` for level ``k``), and
+        ``n_demos`` episodes are collected at each noise level (the family's
+        ``expert_demos``: the manipulation envs' scripted experts; seeds ``seed + 1000·k`` for
+        level ``k``), and
         ``random_starts`` more start where 1 to ``max_random_steps`` uniform random actions left
         the env (:func:`random_start_demos`; the expert uses the noise levels in turn), so that
         the states an exploring agent visits are in the training set.
@@ -927,13 +928,9 @@ class LearnedProgressPotential(RowProgressEstimator):
                 f"random_starts must be >= 0 and max_random_steps >= 1, got {random_starts}, "
                 f"{max_random_steps}"
             )
-        try:
-            from prm_gym.envs.manipulation.experts import collect_demos
-        except ImportError as exc:
-            raise ImportError(
-                "from_experts needs the manipulation envs (prm_gym.envs.manipulation) and mujoco; "
-                f"install prm-gym with its default dependencies ({exc})"
-            ) from exc
+        collect_demos = _assets(env_id).expert_demos
+        if collect_demos is None:
+            raise ValueError(f"{env_id}'s family has no scripted-expert demos (expert_demos)")
         demos: list[Mapping[str, Any]] = []
         for k, noise in enumerate(noise_levels):
             demos.extend(collect_demos(env_id, n_demos, seed=seed + 1000 * k, noise=float(noise)))
@@ -1000,59 +997,22 @@ def random_start_demos(
     noise_levels: Sequence[float] = (0.0,),
     max_random_steps: int = 25,
 ) -> list[dict[str, Any]]:
-    """Demos that start where random actions left a manipulation env, then follow the expert.
+    """Demos that start where random actions left the env, then follow its scripted expert.
 
-    Episode ``i`` resets with ``seed + i``, takes ``m ~ U{1, …, max_random_steps}`` uniform
-    random actions, then lets the scripted expert (noise ``noise_levels[i % len]``) act until the
-    episode ends. The returned demo holds only the expert part, from the state the expert took
-    over in (so :func:`progress_labels` starts it at 0), in the format of ``collect_demos``.
+    Provided by the env's family (``FamilyAssets.random_start_demos``; the manipulation
+    envs: :func:`prm_gym.envs.manipulation.experts.random_start_demos`), in the format of its
+    ``expert_demos``.
     """
-    import gymnasium as gym
+    make = _assets(env_id).random_start_demos
+    if make is None:
+        raise ValueError(f"{env_id}'s family has no random-start demos")
+    return make(
+        env_id, n_demos, seed=seed, noise_levels=noise_levels, max_random_steps=max_random_steps
+    )
 
-    import prm_gym  # noqa: F401  (registers the prm/* ids)
-    from prm_gym.envs.manipulation.experts import ENV_ID_OF_TASK, expert_for
-    from prm_gym.envs.manipulation.layout import task_name
 
-    if not noise_levels:
-        raise ValueError("noise_levels must name at least one level")
-    task = task_name(env_id)
-    env = gym.make(ENV_ID_OF_TASK[task])
-    demos: list[dict[str, Any]] = []
-    try:
-        for i in range(n_demos):
-            rng = np.random.default_rng(seed + i)
-            expert = expert_for(task, noise=float(noise_levels[i % len(noise_levels)]))
-            expert.reset(seed + i)
-            obs, info = env.reset(seed=seed + i)
-            done = False
-            for _ in range(int(rng.integers(1, max_random_steps + 1))):
-                obs, _, terminated, truncated, info = env.step(
-                    rng.uniform(-1.0, 1.0, 4).astype(np.float32)
-                )
-                done = terminated or truncated
-                if done:
-                    break
-            if done:
-                continue
-            rows: dict[str, list[Any]] = {k: [obs[k]] for k in GOAL_KEYS}
-            success, actions = [float(info["is_success"])], []
-            while not done:
-                action = expert(obs)
-                obs, _, terminated, truncated, info = env.step(action)
-                done = terminated or truncated
-                for k in GOAL_KEYS:
-                    rows[k].append(obs[k])
-                success.append(float(info["is_success"]))
-                actions.append(action)
-            demos.append(
-                {
-                    **{k: np.stack(v) for k, v in rows.items()},
-                    "is_success": np.asarray(success),
-                    "action": np.stack(actions),
-                    "seed": seed + i,
-                    "env_id": ENV_ID_OF_TASK[task],
-                }
-            )
-    finally:
-        env.close()
-    return demos
+def _assets(env_id: str) -> Any:
+    import prm_gym  # noqa: F401  (registers the prm/* ids and their assets)
+    from prm_gym.core.assets import family_assets
+
+    return family_assets(env_id)

@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -35,7 +35,16 @@ from prm_gym.envs.manipulation.layout import (
     task_name,
 )
 
-__all__ = ["ENV_ID_OF_TASK", "ScriptedExpert", "collect_demos", "expert_action", "expert_for"]
+__all__ = [
+    "ENV_ID_OF_TASK",
+    "ScriptedExpert",
+    "collect_demos",
+    "expert_action",
+    "expert_for",
+    "random_start_demos",
+]
+
+_GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
 
 Observation = Mapping[str, npt.NDArray[np.float64]]
 FloatArray = npt.NDArray[np.float64]
@@ -276,6 +285,69 @@ def collect_demos(
                     "reward": np.asarray(rewards, dtype=np.float64),
                     "seed": seed + i,
                     "env_id": full_id,
+                }
+            )
+    finally:
+        env.close()
+    return demos
+
+
+def random_start_demos(
+    env_id: str,
+    n_demos: int,
+    *,
+    seed: int,
+    noise_levels: Sequence[float] = (0.0,),
+    max_random_steps: int = 25,
+) -> list[dict[str, Any]]:
+    """Demos that start where random actions left a manipulation env, then follow the expert.
+
+    Episode ``i`` resets with ``seed + i``, takes ``m ~ U{1, …, max_random_steps}`` uniform
+    random actions, then lets the scripted expert (noise ``noise_levels[i % len]``) act until the
+    episode ends. The returned demo holds only the expert part, from the state the expert took
+    over in (so :func:`prm_gym.rewards.progress.progress_labels` starts it at 0), in the
+    format of :func:`collect_demos`.
+    """
+    import prm_gym  # noqa: F401  (registers the prm/* ids)
+
+    if not noise_levels:
+        raise ValueError("noise_levels must name at least one level")
+    task = task_name(env_id)
+    env = gym.make(ENV_ID_OF_TASK[task])
+    demos: list[dict[str, Any]] = []
+    try:
+        for i in range(n_demos):
+            rng = np.random.default_rng(seed + i)
+            expert = expert_for(task, noise=float(noise_levels[i % len(noise_levels)]))
+            expert.reset(seed + i)
+            obs, info = env.reset(seed=seed + i)
+            done = False
+            for _ in range(int(rng.integers(1, max_random_steps + 1))):
+                obs, _, terminated, truncated, info = env.step(
+                    rng.uniform(-1.0, 1.0, 4).astype(np.float32)
+                )
+                done = terminated or truncated
+                if done:
+                    break
+            if done:
+                continue
+            rows: dict[str, list[Any]] = {k: [obs[k]] for k in _GOAL_KEYS}
+            success, actions = [float(info["is_success"])], []
+            while not done:
+                action = expert(obs)
+                obs, _, terminated, truncated, info = env.step(action)
+                done = terminated or truncated
+                for k in _GOAL_KEYS:
+                    rows[k].append(obs[k])
+                success.append(float(info["is_success"]))
+                actions.append(action)
+            demos.append(
+                {
+                    **{k: np.stack(v) for k, v in rows.items()},
+                    "is_success": np.asarray(success),
+                    "action": np.stack(actions),
+                    "seed": seed + i,
+                    "env_id": ENV_ID_OF_TASK[task],
                 }
             )
     finally:
