@@ -13,10 +13,21 @@ Processes::
        │  trusted, not dumpable, subreaper); private tmpfs on /tmp, fresh /proc, work dir,
        │  clean environment; says "ready" on fd 4. Serves jobs one at a time, each in a fresh
        │  job process. When init exits the kernel kills everything left in the pid namespace.
-       └─ job process: forked by init ahead of its job; drops to the unprivileged uid
-          (setgroups([]) + setgid + setuid), reads ONE job from fd 0, sets its rlimits, runs
-          it, streams one JSON line per event to fd 3, writes a byte to its fd 4 (the done
-          pipe), exits
+       └─ job process, the judge: forked by init ahead of its job; forks the solution process,
+          │  then drops to the judge uid (setgroups([]) + setgid + setuid), never dumpable,
+          │  reads ONE job from fd 0 (code, trusted helpers and setup, tests), sets its
+          │  rlimits, sends the code to the solution process, runs the tests with the
+          │  solution's functions bound to proxies, streams one JSON line per event to fd 3,
+          │  writes a byte to its fd 4 (the done pipe), exits
+          └─ solution process: keeps only its request and answer pipes (fds 3, 4), stdout
+             and stderr; drops to the sandbox uid, sets its rlimits, runs the code, then
+             answers each call with the result as plain data (never sees the tests, the job
+             pipe or the event pipe)
+
+Only plain data crosses from the solution to the judge (see ``to_plain``/``from_plain``): the
+judge compares exact builtin values with its own ``==``, so nothing the submission does in its
+own process (forged output, early exit, patched builtins, objects with a permissive
+``__eq__``) can produce a passing test.
 
 After each job process exits, init reaps it and returns the worker to its fresh state: no
 process of the job left (else it kills them all and exits), /tmp emptied with a new work dir,
@@ -64,6 +75,8 @@ MS_PRIVATE = 1 << 18
 EVENT_FD = 3  # the job's events (test results), written by the job process
 CONTROL_FD = 4  # init's messages ("ready", "end" of each job): the job process has no copy
 DONE_FD = 5  # one byte from the job process after its last event (its fd 4)
+REQUEST_FD = 3  # in the solution process: the judge's requests (the code, then calls)
+RESPONSE_FD = 4  # in the solution process: its answers to the judge (plain data only)
 WORKDIR = "/tmp/work"
 END = '{"event": "end", "status": %d, "clean": %s}\n'
 PR_SET_DUMPABLE = 4
@@ -415,8 +428,9 @@ def _read_exact(fd: int, size: int) -> bytes | None:
 
 def _read_job(fd: int) -> dict[str, Any] | None:
     """One job in the host's framing (``pool._encode_job``), or ``None`` at EOF: a 4-byte
-    length, then length-prefixed fields: the limits as ASCII integers, the code, and for each
-    test its source and the two sides of a plain ``assert a == b`` (else empty)."""
+    length, then length-prefixed fields: the limits as ASCII integers, the code, the trusted
+    helpers, the trusted setup, the entry point, and for each test its source and the two
+    sides of a plain ``assert a == b`` (else empty)."""
     header = _read_exact(fd, 4)
     if header is None:
         return None
@@ -437,7 +451,10 @@ def _parse_job(payload: bytes) -> dict[str, Any]:
         "limits": {name: numbers[i] for i, name in enumerate(names)},
         "max_message": numbers[len(names)],
         "code": fields[1],
-        "tests": [fields[i : i + 3] for i in range(2, len(fields), 3)],
+        "helpers": fields[2],
+        "setup": fields[3],
+        "entry_point": fields[4],
+        "tests": [fields[i : i + 3] for i in range(5, len(fields), 3)],
     }
 
 
@@ -466,39 +483,77 @@ def _set_limits(limits: dict[str, Any], dropping: bool) -> None:
             resource.setrlimit(res, (value, value))
 
 
+def _drop_to(uid: int, gid: int) -> None:
+    """Switch to an unprivileged uid/gid with no supplementary groups (or die)."""
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    if os.getuid() == 0 or os.geteuid() == 0:
+        os._exit(72)
+
+
 def _job_process(config: dict[str, Any], workdir: str, dropping: bool) -> None:
-    """A fresh fork of init, started before its job arrives: drops to the unprivileged uid,
-    then reads one job, sets its limits and runs it. Everything the job changes (modules,
-    builtins, globals, limits) dies with this process."""
-    me = os.getpid()
+    """A fresh fork of init, started before its job arrives. It forks the solution process
+    (which drops to the sandbox uid and waits for the code), then becomes the judge: drops to
+    the judge uid, reads one job, sets its limits, hands the code to the solution process and
+    runs the tests against it, calling the solution's functions through a pipe that carries
+    plain data only. Everything the job changes dies with these two processes."""
     os.dup2(DONE_FD, CONTROL_FD)  # closes our copy of init's control pipe
     os.close(DONE_FD)
-    os.chdir(workdir)
+    request_r, request_w = os.pipe()
+    response_r, response_w = os.pipe()
+    solution = os.fork()
+    if solution == 0:
+        try:
+            _solution_process(config, workdir, dropping, request_r, response_w)
+        finally:
+            os._exit(73)
+    os.close(request_r)
+    os.close(response_w)
+    _judge_process(config, dropping, solution, request_w, response_r)
+
+
+# -- the judge: holds the tests, sees only plain data from the solution ------------------------
+def _judge_process(
+    config: dict[str, Any], dropping: bool, solution: int, request_w: int, response_r: int
+) -> None:
+    me = os.getpid()
+    os.chdir("/")
     if dropping:
         # Hard limits stay as inherited until the job's are set: an unprivileged process
         # may lower them, never raise them.
-        os.setgroups([])
-        os.setgid(config["gid"])
-        os.setuid(config["uid"])
-        if os.getuid() == 0 or os.geteuid() == 0:
-            os._exit(72)
+        _drop_to(config["judge_uid"], config["gid"])
+    # Never dumpable: no other process of the sandbox (same uid or not) may trace it, read
+    # its memory or open its pipes through /proc.
+    _prctl(PR_SET_DUMPABLE, 0)
+    os.environ["HOME"] = "/"
+    os.environ["TMPDIR"] = "/tmp"
+    sys.path[:] = [p for p in sys.path if p and os.path.isabs(p) and not p.startswith("/tmp")]
+    channel = _Channel(request_w, response_r, solution)
     job = _read_job(0)
     if job is None:
+        channel.close()
         os._exit(0)
     null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)  # the code reads EOF from stdin
+    os.dup2(null, 0)  # the tests read EOF from stdin
     os.close(null)
+    # The solution process sets the same limits on itself before it runs the code.
+    channel.send({"op": "run", "code": job["code"], "limits": job["limits"],
+                  "max_message": job["max_message"], "dropping": dropping})  # fmt: skip
     _set_limits(job["limits"], dropping)
 
     def emit(event: dict[str, Any] | str) -> None:
-        if os.getpid() != me:  # a process the submission forked: never report for it
+        if os.getpid() != me:  # a process the tests forked: never report for it
             os._exit(0)
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
+        _flush()
         _emit_raw(EVENT_FD, event)
 
-    _run_job(job, emit)
+    _judge_job(job, channel, emit)
+    channel.close()
+    if channel.gone is not None:
+        # The exit status only where the process ended by itself (else it broke the protocol).
+        status = channel.status if channel.ended else None
+        emit({"event": "solution_end", "status": status, "reason": channel.gone})
     emit('{"event": "done"}\n')
     with contextlib.suppress(OSError):
         # The host need not wait for init's report to return the result; it reads the
@@ -507,8 +562,622 @@ def _job_process(config: dict[str, Any], workdir: str, dropping: bool) -> None:
     os._exit(0)
 
 
-# -- running a job ----------------------------------------------------------------------------
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+
+
+class SolutionGone(BaseException):
+    """The solution process ended, or broke the protocol: no further call can be answered.
+    A ``BaseException``, so a test's ``except Exception`` cannot swallow it."""
+
+
+class InvalidResult(BaseException):
+    """The solution returned something that is not plain data (or too big, or too deep)."""
+
+
+class SolutionLimit(BaseException):
+    """The solution hit a resource limit (or exited) while answering a call."""
+
+    def __init__(self, kind: str, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.error_type = error_type
+
+
+# Exceptions the solution may raise that the judge re-raises as the same builtin type (a test
+# may expect them); any other type becomes a fresh Exception subclass of the same name.
+_REMOTE_EXCEPTIONS = {
+    cls.__name__: cls
+    for cls in (
+        ArithmeticError, AssertionError, AttributeError, Exception, IndexError, KeyError,
+        LookupError, NameError, NotImplementedError, OverflowError, RecursionError,
+        RuntimeError, TypeError, UnboundLocalError, UnicodeError, ValueError,
+        ZeroDivisionError,
+    )
+}  # fmt: skip
+
+
+class _Channel:
+    """The judge's end of the pipes to the solution process. Every answer is decoded with
+    :func:`from_plain` into exact builtin values; a malformed answer, an answer over the
+    size cap, or the end of the process makes the channel ``gone`` for good."""
+
+    def __init__(self, write_fd: int, read_fd: int, pid: int) -> None:
+        self.write_fd = write_fd
+        self.read_fd = read_fd
+        self.pid = pid
+        self.gone: str | None = None
+        self.status: int | None = None  # the solution process's wait status, once reaped
+        self.ended = False  # it ended before the judge hung up
+        self.closed = False
+
+    def send(self, message: Any) -> bool:
+        if self.gone is not None:
+            return False
+        data = json.dumps(message, ensure_ascii=True, allow_nan=False).encode("ascii")
+        try:
+            _write_all(self.write_fd, len(data).to_bytes(4, "big") + data)
+        except OSError:
+            self._ended()
+            return False
+        return True
+
+    def receive(self) -> Any:
+        """The next raw answer (JSON), or ``None`` once the channel is gone."""
+        if self.gone is not None:
+            return None
+        header = _read_exact(self.read_fd, 4)
+        if header is None:
+            self._ended()
+            return None
+        size = int.from_bytes(header, "big")
+        if size > MAX_MESSAGE:
+            self.gone = f"the solution sent an answer of {size} bytes (limit {MAX_MESSAGE})"
+            return None
+        data = _read_exact(self.read_fd, size)
+        if data is None:
+            self._ended()
+            return None
+        try:
+            return json.loads(data, parse_constant=_no_constant)
+        except (ValueError, RecursionError, MemoryError):
+            self.gone = "the solution sent malformed data"
+            return None
+
+    def _ended(self) -> None:
+        self.gone = "the solution process ended"
+        self.ended = True
+        self._reap(block=True)
+
+    def _reap(self, block: bool) -> None:
+        if self.status is not None:
+            return
+        with contextlib.suppress(ChildProcessError):
+            pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+            if pid == self.pid:
+                self.status = status
+
+    def close(self) -> None:
+        """Hang up (the solution process reads EOF and exits) and reap it."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(OSError):
+            os.close(self.write_fd)
+        self._reap(block=True)
+        with contextlib.suppress(OSError):
+            os.close(self.read_fd)
+
+    def violation(self, why: str) -> SolutionGone:
+        self.gone = f"the solution broke the result protocol: {why}"
+        return SolutionGone(self.gone)
+
+    def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.gone is not None:
+            raise SolutionGone(self.gone)
+        try:
+            message = {"op": "call", "name": name, "args": to_plain(list(args)),
+                       "kwargs": to_plain(kwargs)}  # fmt: skip
+        except NotPlain as exc:
+            raise TypeError(f"cannot pass this argument to the solution: {exc}") from None
+        _flush()  # the tests' output before the solution's, as they happened
+        if not self.send(message):
+            raise SolutionGone(self.gone)
+        reply = self.receive()
+        if reply is None:
+            raise SolutionGone(self.gone)
+        if not isinstance(reply, dict) or len(reply) != 1:
+            raise self.violation("an answer must be a one-key object")
+        if "ok" in reply:
+            try:
+                return from_plain(reply["ok"])
+            except (ValueError, TypeError, RecursionError, MemoryError) as exc:
+                raise self.violation(f"not plain data ({exc})") from None
+        if "bad" in reply and isinstance(reply["bad"], str):
+            raise InvalidResult(reply["bad"][:MAX_TEXT])
+        raised = reply.get("raise")
+        if (
+            isinstance(raised, list)
+            and len(raised) == 3
+            and isinstance(raised[0], str)
+            and isinstance(raised[1], str)
+            and (raised[2] is None or isinstance(raised[2], str))
+        ):
+            raise _remote_exception(raised[0][:100], raised[1][:MAX_TEXT], raised[2])
+        raise self.violation("unknown answer")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"bare {name} is not allowed")
+
+
+def _remote_exception(type_name: str, message: str, kind: str | None) -> BaseException:
+    if kind in LIMIT_KINDS:
+        return SolutionLimit(kind, type_name, message)
+    cls: Any = _REMOTE_EXCEPTIONS.get(type_name)
+    if cls is None:
+        name = type_name if type_name.isidentifier() else "SolutionError"
+        cls = type(name, (Exception,), {"__module__": "solution"})
+    return cls(message) if message else cls()
+
+
+class _Remote:
+    """Stands in the judge for a function of the solution: calling it sends the arguments
+    (plain data) to the solution process and returns its answer, decoded as plain data."""
+
+    __slots__ = ("_channel", "_name")
+
+    def __init__(self, name: str, channel: _Channel) -> None:
+        self._name = name
+        self._channel = channel
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._channel.call(self._name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<solution function {self._name}>"
+
+
+def _code_names(code: Any, into: set[str]) -> None:
+    """Every global (and attribute) name a code object and the code nested in it use."""
+    into.update(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            _code_names(const, into)
+
+
+def _compile_trusted(source: str, what: str) -> tuple[Any, str | None]:
+    if not source.strip():
+        return None, None
+    try:
+        return compile(source, f"<{what}>", "exec"), None
+    except (SyntaxError, ValueError) as exc:
+        return None, f"the problem's {what} code does not compile: {exc}"
+
+
+def _judge_job(job: dict[str, Any], channel: _Channel, emit: Any) -> None:
+    limit = int(job.get("max_message", 300))
+    entry = job.get("entry_point") or ""
+    helpers, helpers_error = _compile_trusted(job.get("helpers", ""), "helper")
+    setup, setup_error = _compile_trusted(job.get("setup", ""), "setup")
+    compiled: list[tuple[str, Any, dict[str, Any] | None]] = []
+    names: set[str] = {entry} if entry else set()
+    for code in (helpers, setup):
+        if code is not None:
+            _code_names(code, names)
+    for test, left, right in job["tests"]:
+        try:
+            parts = _compile_test(test, left, right)
+        except (SyntaxError, ValueError) as exc:
+            compiled.append((test, None, {**_failure(exc, limit), "kind": "bad_test"}))
+            continue
+        for part in parts:
+            if part is not None:
+                _code_names(part, names)
+        compiled.append((test, parts, None))
+    reply = channel.receive() if channel.send({"op": "names", "names": sorted(names)}) else None
+    if reply is None:
+        return  # the solution process ended (or broke the protocol) while running the code
+    code_event = _checked_code_event(reply.get("code") if isinstance(reply, dict) else None)
+    if code_event is None:
+        channel.violation("malformed report of the code's run")
+        return
+    emit({"event": "code", **code_event})
+    if not code_event["passed"]:
+        return
+    offered = reply.get("names")
+    if not isinstance(offered, dict):
+        channel.violation("malformed names")
+        return
+    namespace: dict[str, Any] = {"__name__": "judge", "__builtins__": builtins}
+    broken = helpers_error or setup_error
+    if broken is None and helpers is not None:
+        broken = _exec_trusted(helpers, namespace, "helper", limit)
+    if broken is None:
+        broken = _bind(names, entry, offered, namespace, channel)
+    if broken is None and setup is not None:
+        broken = _exec_trusted(setup, namespace, "setup", limit)
+    for index, (test, parts, failed) in enumerate(compiled):
+        if broken is not None:
+            result: dict[str, Any] = {"passed": False, "error_type": "SetupError",
+                                      "message": broken[:limit], "kind": "bad_test"}  # fmt: skip
+        elif failed is not None:
+            result = failed
+        else:
+            result = _run_test(test, parts, namespace, limit)
+        if result is _PASSED:  # the common case, without the json module
+            emit(f'{{"event": "test", "index": {index}, "passed": true}}\n')
+        else:
+            emit({"event": "test", "index": index, **result})
+        if result.get("kind") in ("exited", "solution_gone"):
+            return
+
+
+def _checked_code_event(report: Any) -> dict[str, Any] | None:
+    """The solution's report on running its code, reduced to plain, bounded fields."""
+    if not isinstance(report, dict) or not isinstance(report.get("passed"), bool):
+        return None
+    if report["passed"]:
+        return {"passed": True}
+    kind = report.get("kind")
+    return {
+        "passed": False,
+        "error_type": str(report.get("error_type") or "Error")[:100],
+        "message": str(report.get("message") or "")[:MAX_TEXT],
+        "kind": kind if kind in ("syntax_error", *LIMIT_KINDS) else None,
+    }
+
+
+def _exec_trusted(code: Any, namespace: dict[str, Any], what: str, limit: int) -> str | None:
+    try:
+        exec(code, namespace)
+    except SolutionGone:
+        raise
+    except BaseException as exc:
+        return f"the problem's {what} code raised {type(exc).__name__}: {_describe(exc, limit)}"
+    return None
+
+
+def _bind(
+    names: set[str], entry: str, offered: dict[str, Any], namespace: dict[str, Any],
+    channel: _Channel,
+) -> str | None:  # fmt: skip
+    """Bind in the judge's namespace what the tests use from the solution: its functions as
+    :class:`_Remote` proxies, its plain module-level values decoded. The entry point always
+    comes from the solution; other names only where the trusted helpers and the builtins have
+    none. A standard-library module the tests name is imported here, by the judge."""
+    for name in sorted(names):
+        if name != entry and (name in namespace or hasattr(builtins, name)):
+            continue
+        what = offered.get(name)
+        if isinstance(what, list) and what == ["f"]:
+            namespace[name] = _Remote(name, channel)
+        elif isinstance(what, list) and len(what) == 2 and what[0] == "v":
+            try:
+                namespace[name] = from_plain(what[1])
+            except (ValueError, TypeError, RecursionError, MemoryError) as exc:
+                channel.violation(f"not plain data ({exc})")
+                return channel.gone
+        elif name != entry and name in sys.stdlib_module_names and "." not in name:
+            with contextlib.suppress(Exception):
+                namespace[name] = __import__(name)
+        elif name == entry:
+            namespace.pop(name, None)  # not the helpers' stub: a NameError in the tests
+    return None
+
+
+# -- plain data: the only thing that crosses between the solution and the judge ---------------
+MAX_MESSAGE = 8 << 20  # bytes of one encoded answer
+MAX_ITEMS = 1 << 20  # values in one answer (containers and scalars)
+MAX_DEPTH = 100  # nesting of containers
+MAX_TEXT = 2000  # characters of an exception message or type name kept
+_BIG_INT = 1 << 4000  # larger ints travel as hex (decimal text of them is capped)
+LIMIT_KINDS = ("memory", "file_limit", "process_limit", "open_files_limit", "exited")
+
+
+class NotPlain(Exception):
+    """A value that the plain-data encoding does not carry."""
+
+
+def to_plain(value: Any) -> Any:
+    """Encode plain data (None, bool, int, float, str, bytes, and lists, tuples, dicts, sets,
+    frozensets of them) as JSON-ready values. Lists, strings, ints, finite floats, bools and
+    None are themselves; everything else is a one-key object: ``{"t": [...]}`` tuple,
+    ``{"d": [[k, v], ...]}`` dict, ``{"s": [...]}`` set, ``{"f": [...]}`` frozenset,
+    ``{"b": hex}`` bytes, ``{"x": "nan" | "inf" | "-inf"}`` float, ``{"i": hex}`` huge int.
+    A subclass of a builtin type is encoded as its base value (its own methods are ignored).
+    Raises :class:`NotPlain` for anything else, or past :data:`MAX_ITEMS` / :data:`MAX_DEPTH`.
+    """
+    return _Encoder().encode(value, 0)
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.items = 0
+
+    def encode(self, value: Any, depth: int) -> Any:
+        self.items += 1
+        if self.items > MAX_ITEMS:
+            raise NotPlain(f"more than {MAX_ITEMS} values")
+        if depth > MAX_DEPTH:
+            raise NotPlain(f"nested deeper than {MAX_DEPTH}")
+        kind = type(value)
+        if value is None or kind is bool or kind is str:
+            return value
+        if kind is int:
+            return value if -_BIG_INT < value < _BIG_INT else {"i": hex(value)}
+        if kind is float:
+            return value if value - value == 0.0 else {"x": repr(value)}
+        if kind is list:
+            return [self.encode(v, depth + 1) for v in value]
+        if kind is tuple:
+            return {"t": [self.encode(v, depth + 1) for v in value]}
+        if kind is dict:
+            return {"d": [[self.encode(k, depth + 1), self.encode(v, depth + 1)]
+                          for k, v in value.items()]}  # fmt: skip
+        if kind is set or kind is frozenset:
+            return {"s" if kind is set else "f": [self.encode(v, depth + 1) for v in value]}
+        if kind is bytes:
+            return {"b": value.hex()}
+        # Subclasses of the builtin types: their base value, read with the base type's own
+        # methods (never the subclass's __eq__, __iter__, __str__, ...).
+        for base, convert in _BASES:
+            if isinstance(value, base):
+                return self.encode(convert(value), depth)
+        raise NotPlain(f"a value of type {_type_name(value)} is not plain data")
+
+
+_BASES: tuple[tuple[type, Any], ...] = (
+    (int, int.__index__),
+    (float, float.__float__),
+    (str, str.__str__),
+    (bytes, lambda v: bytes(memoryview(v))),
+    (list, lambda v: list(list.__iter__(v))),
+    (tuple, lambda v: tuple(tuple.__iter__(v))),
+    (dict, lambda v: dict(dict.items(v))),
+    (frozenset, lambda v: frozenset(frozenset.__iter__(v))),
+    (set, lambda v: set(set.__iter__(v))),
+)
+
+
+def _type_name(value: Any) -> str:
+    try:
+        return str(type(value).__name__)[:100]
+    except Exception:
+        return "<unknown>"
+
+
+def from_plain(node: Any) -> Any:
+    """Decode :func:`to_plain`'s output (after ``json.loads``) into exact builtin values.
+    Raises ``ValueError`` for anything else, or past the caps."""
+    return _Decoder().decode(node, 0)
+
+
+class _Decoder:
+    def __init__(self) -> None:
+        self.items = 0
+
+    def decode(self, node: Any, depth: int) -> Any:
+        self.items += 1
+        if self.items > MAX_ITEMS or depth > MAX_DEPTH:
+            raise ValueError("too many or too deeply nested values")
+        kind = type(node)
+        if node is None or kind is bool or kind is str or kind is int:
+            return node
+        if kind is float:
+            if node - node != 0.0:
+                raise ValueError("a non-finite float outside its tag")
+            return node
+        if kind is list:
+            return [self.decode(v, depth + 1) for v in node]
+        if kind is not dict or len(node) != 1:
+            raise ValueError(f"unexpected {kind.__name__}")
+        ((tag, body),) = node.items()
+        if tag == "i" and type(body) is str:
+            return int(body, 16)
+        if tag == "x" and body in ("nan", "inf", "-inf"):
+            return float(body)
+        if tag == "b" and type(body) is str:
+            return bytes.fromhex(body)
+        if type(body) is not list:
+            raise ValueError(f"tag {tag!r} needs a list")
+        items = [self.decode(v, depth + 1) for v in body]
+        if tag == "t":
+            return tuple(items)
+        if tag == "s":
+            return set(items)
+        if tag == "f":
+            return frozenset(items)
+        if tag == "d":
+            if not all(type(p) is list and len(p) == 2 for p in items):
+                raise ValueError("a dict needs [key, value] pairs")
+            return {k: v for k, v in items}
+        raise ValueError(f"unknown tag {tag!r}")
+
+
+# -- the solution process: runs the submission, answers calls with plain data ------------------
+def _solution_process(
+    config: dict[str, Any], workdir: str, dropping: bool, request_r: int, response_w: int
+) -> None:
+    """Holds nothing but its two pipe ends (calls in, answers out), stdout and stderr: not
+    the job pipe, not the event or done pipes, not init's. Runs the code under the sandbox
+    uid, then answers each call. Whatever it writes, the judge only decodes plain data."""
+    high_r = fcntl.fcntl(request_r, fcntl.F_DUPFD, 64)
+    high_w = fcntl.fcntl(response_w, fcntl.F_DUPFD, 64)
+    os.dup2(high_r, REQUEST_FD)
+    os.dup2(high_w, RESPONSE_FD)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)  # the code reads EOF from stdin
+    os.closerange(RESPONSE_FD + 1, 1 << 16)
+    os.chdir(workdir)
+    if dropping:
+        _drop_to(config["uid"], config["gid"])
+    run = _read_message(REQUEST_FD)
+    if not isinstance(run, dict) or run.get("op") != "run":
+        os._exit(0)
+    _set_limits(run["limits"], bool(run.get("dropping")))
+    _serve(run, os.read, os.write, os._exit)
+
+
+def _read_message(fd: int) -> Any:
+    header = _read_exact(fd, 4)
+    if header is None:
+        return None
+    data = _read_exact(fd, int.from_bytes(header, "big"))
+    return None if data is None else json.loads(data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _serve(run: dict[str, Any], read: Any, write: Any, exit_: Any) -> None:
+    """The solution's loop. The harness functions it needs are bound before the code runs, and
+    the builtins and recursion limit the code changed are swapped out while the harness
+    works, so a submission that patches them changes only what its own functions see."""
+    limit = int(run.get("max_message", 300))
+    dumps, loads, encode, decode = json.dumps, json.loads, to_plain, from_plain
+    flush, kind_of, describe, type_name = _flush, _kind, _describe, _type_name
+    table = builtins.__dict__
+    pristine, copy, clear, update = table.copy(), table.copy, table.clear, table.update
+    get_depth, set_depth = sys.getrecursionlimit, sys.setrecursionlimit
+    depth = get_depth()
+
+    def harness() -> tuple[dict[str, Any], int]:
+        theirs = (copy(), get_depth())
+        clear()
+        update(pristine)
+        set_depth(depth)
+        return theirs
+
+    def theirs_again(theirs: tuple[dict[str, Any], int]) -> None:
+        clear()
+        update(theirs[0])
+        set_depth(theirs[1])
+
+    def answer(message: Any) -> None:
+        flush()
+        try:
+            data = dumps(message, ensure_ascii=True, allow_nan=False).encode("ascii")
+        except BaseException:
+            data = b'{"bad": "the answer could not be encoded"}'
+        if len(data) > MAX_MESSAGE:
+            data = b'{"bad": "the answer is larger than the size limit"}'
+        data = len(data).to_bytes(4, "big") + data
+        try:
+            while data:
+                data = data[write(RESPONSE_FD, data) :]
+        except BaseException:
+            exit_(0)
+
+    def receive() -> Any:
+        try:
+            header = _read_exact_with(read, REQUEST_FD, 4)
+            if header is None:
+                return None
+            body = _read_exact_with(read, REQUEST_FD, int.from_bytes(header, "big"))
+            return None if body is None else loads(body)
+        except BaseException:
+            return None
+
+    def failure(exc: BaseException) -> dict[str, Any]:
+        return {"raise": [type_name(exc), describe(exc, limit), kind_of(exc)]}
+
+    namespace: dict[str, Any] = {"__name__": "solution", "__builtins__": builtins}
+    report = _run_code(run["code"], namespace, limit)
+    theirs = harness()
+    flush()
+    request = receive()
+    if not isinstance(request, dict) or request.get("op") != "names":
+        exit_(0)
+    offered: dict[str, Any] = {}
+    if report["passed"]:
+        for name in request.get("names") or ():
+            try:
+                offered[name] = _offer(namespace, name, encode)
+            except BaseException:
+                continue
+    answer({"code": report, "names": offered})
+    while True:
+        request = receive()
+        if request is None:
+            flush()
+            exit_(0)
+        try:
+            function = namespace[request["name"]]
+            args = decode(request["args"])
+            kwargs = decode(request["kwargs"])
+        except BaseException as exc:
+            answer(failure(exc))
+            continue
+        theirs_again(theirs)
+        try:
+            value = function(*args, **kwargs)
+        except BaseException as exc:
+            theirs = harness()
+            answer(failure(exc))
+            continue
+        theirs = harness()
+        try:
+            reply: Any = {"ok": encode(value)}
+        except NotPlain as exc:
+            reply = {"bad": f"the function returned something that is not plain data: {exc}"}
+        except BaseException as exc:
+            reply = failure(exc)
+        answer(reply)
+
+
+def _read_exact_with(read: Any, fd: int, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _offer(namespace: dict[str, Any], name: str, encode: Any) -> Any:
+    value = namespace.get(name, _offer)
+    if value is _offer:
+        raise KeyError(name)
+    if type(value).__name__ == "module":
+        return ["m"]
+    if callable(value):
+        return ["f"]
+    return ["v", encode(value)]
+
+
+def _run_code(code: str, namespace: dict[str, Any], limit: int) -> dict[str, Any]:
+    try:
+        compiled = compile(code, "<solution>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        if isinstance(exc, SyntaxError):
+            where = f" (line {exc.lineno})" if exc.lineno else ""
+            message = f"{exc.msg}{where}"
+        else:
+            message = str(exc)
+        return {"passed": False, "error_type": type(exc).__name__, "message": message[:limit],
+                "kind": "syntax_error"}  # fmt: skip
+    except BaseException as exc:
+        return _failure(exc, limit)
+    try:
+        exec(compiled, namespace)
+    except BaseException as exc:
+        return _failure(exc, limit)
+    return {"passed": True}
+
+
+# -- running a test ---------------------------------------------------------------------------
 def _kind(exc: BaseException) -> str | None:
+    if isinstance(exc, SolutionLimit):
+        return exc.kind
+    if isinstance(exc, SolutionGone):
+        return "solution_gone"
     if isinstance(exc, MemoryError):
         return "memory"
     if isinstance(exc, SystemExit):
@@ -525,19 +1194,25 @@ def _kind(exc: BaseException) -> str | None:
 
 def _describe(exc: BaseException, limit: int) -> str:
     if isinstance(exc, SystemExit):
-        text = f"the code called sys.exit({exc.code!r})"
+        try:
+            text = f"the code called sys.exit({exc.code!r})"
+        except Exception:
+            text = "the code called sys.exit()"
     else:
         try:
             text = str(exc)
-        except Exception:
+            if type(text) is not str:
+                text = "<unprintable exception>"
+        except BaseException:
             text = "<unprintable exception>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _failure(exc: BaseException, limit: int) -> dict[str, Any]:
+    error_type = exc.error_type if isinstance(exc, SolutionLimit) else _type_name(exc)
     return {
         "passed": False,
-        "error_type": type(exc).__name__,
+        "error_type": error_type,
         "message": _describe(exc, limit),
         "kind": _kind(exc),
     }
@@ -561,13 +1236,9 @@ def _compile_test(test: str, left: str, right: str) -> tuple[Any, Any, Any]:
 _PASSED: dict[str, Any] = {"passed": True}
 
 
-def _run_test(
-    test: str, left: str, right: str, namespace: dict[str, Any], limit: int
-) -> dict[str, Any]:
-    try:
-        code, left_code, right_code = _compile_test(test, left, right)
-    except (SyntaxError, ValueError) as exc:
-        return {**_failure(exc, limit), "kind": "bad_test"}
+def _run_test(test: str, parts: tuple[Any, Any, Any], namespace: dict[str, Any],
+              limit: int) -> dict[str, Any]:  # fmt: skip
+    code, left_code, right_code = parts
     try:
         if code is not None:
             exec(code, namespace)
@@ -583,40 +1254,6 @@ def _run_test(
         return {"passed": False, "error_type": "AssertionError", "message": message}
     except BaseException as exc:
         return _failure(exc, limit)
-
-
-def _run_job(job: dict[str, Any], emit: Any) -> None:
-    limit = int(job.get("max_message", 300))
-    # Not "__main__": a submission's own `if __name__ == "__main__":` demo must not run.
-    namespace: dict[str, Any] = {"__name__": "solution", "__builtins__": builtins}
-    try:
-        compiled = compile(job["code"], "<solution>", "exec")
-    except (SyntaxError, ValueError) as exc:
-        if isinstance(exc, SyntaxError):
-            where = f" (line {exc.lineno})" if exc.lineno else ""
-            message = f"{exc.msg}{where}"
-        else:
-            message = str(exc)
-        emit({"event": "code", "passed": False, "error_type": type(exc).__name__,
-              "message": message[:limit], "kind": "syntax_error"})  # fmt: skip
-        return
-    except BaseException as exc:
-        emit({"event": "code", **_failure(exc, limit)})
-        return
-    try:
-        exec(compiled, namespace)
-    except BaseException as exc:
-        emit({"event": "code", **_failure(exc, limit)})
-        return
-    emit('{"event": "code", "passed": true}\n')
-    for index, (test, left, right) in enumerate(job["tests"]):
-        result = _run_test(test, left, right, namespace, limit)
-        if result is _PASSED:  # the common case, without the json module
-            emit(f'{{"event": "test", "index": {index}, "passed": true}}\n')
-        else:
-            emit({"event": "test", "index": index, **result})
-        if result.get("kind") == "exited":
-            return
 
 
 if __name__ == "__main__":

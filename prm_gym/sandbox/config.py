@@ -109,7 +109,11 @@ class SandboxConfig:
     Attributes:
         uid: Unprivileged uid the runner switches to when the host runs as root (default
             65534, ``nobody``); ``None`` keeps the host's uid (no privilege drop).
-        gid: Its gid (default 65534, ``nogroup``); supplementary groups are dropped.
+        judge_uid: Unprivileged uid of the judge process, which runs the tests against the
+            code's answers (default 65533; it must differ from ``uid`` so the code's process
+            cannot signal it). ``None`` uses ``uid`` (the judge is then still never dumpable:
+            the code can end it, which fails the run, but not read or change it).
+        gid: Their gid (default 65534, ``nogroup``); supplementary groups are dropped.
         namespaces: Unshare network, mount, pid, IPC and UTS namespaces when permitted.
         tmpfs_mb: Size of each private tmpfs mounted on ``/tmp``, ``/var/tmp``, ``/dev/shm``
             and ``/run/lock`` inside the sandbox.
@@ -119,12 +123,17 @@ class SandboxConfig:
     """
 
     uid: int | None = 65534
+    judge_uid: int | None = 65533
     gid: int = 65534
     namespaces: bool = True
     tmpfs_mb: int = 32
     hidden_paths: tuple[str, ...] = field(default_factory=default_hidden_paths)
     python: str | None = None
     spawn_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.judge_uid is not None and self.judge_uid == self.uid:
+            raise ValueError("judge_uid must differ from uid (or be None to share it)")
 
     def interpreter(self) -> str:
         return self.python or default_python()

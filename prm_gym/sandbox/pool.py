@@ -152,6 +152,7 @@ class _ForkServer:
         server_config = {
             "namespaces": config.namespaces,
             "uid": config.uid,
+            "judge_uid": config.judge_uid if config.judge_uid is not None else config.uid,
             "gid": config.gid,
             "tmpfs_mb": config.tmpfs_mb,
             "hidden_paths": list(config.hidden_paths),
@@ -345,14 +346,38 @@ class Sandbox:
         code: str,
         tests: list[str],
         *,
+        helpers: str = "",
+        setup: str = "",
+        entry_point: str | None = None,
         timeout: float | None = None,
         memory_mb: int | None = None,
         **limits: Any,
     ) -> ExecutionResult:
-        """Run ``code``, then each ``tests[i]`` (a statement, usually an ``assert``), in one
-        fresh sandboxed interpreter process, and report per-test results.
+        """Run ``code`` in a fresh sandboxed solution process and each ``tests[i]`` (a
+        statement, usually an ``assert``) in a separate sandboxed judge process, and report
+        per-test results.
 
-        Keyword arguments override fields of :class:`SandboxLimits` for this call.
+        The tests never run in the code's process: each name a test uses that the code
+        defines is bound in the judge to a proxy (a function: each call sends its arguments
+        to the solution process and decodes the answer as plain data) or to the decoded value
+        (a plain module-level constant). The judge compares exact builtin values with its own
+        ``==``, so output, exit codes, patched builtins or permissive objects of the code
+        cannot make a test pass; a result that is not plain data (None, bool, int, float,
+        str, bytes, and lists, tuples, dicts, sets and frozensets of them) fails the test.
+
+        Args:
+            code: The untrusted code (defines the functions under test).
+            tests: Test statements, run in order in the judge.
+            helpers: Trusted code the judge runs first (e.g. HumanEval's prompt, whose helper
+                functions such as ``poly`` its tests call). Names it defines stay the judge's,
+                except ``entry_point``.
+            setup: Trusted code the judge runs after binding the code's names, before the
+                tests (e.g. HumanEval's ``candidate = entry_point``).
+            entry_point: A name always taken from the code (never from ``helpers``).
+            timeout: Wall-clock limit for the whole call, in seconds.
+            memory_mb: Address-space limit of each process.
+            **limits: Other :class:`SandboxLimits` fields for this call.
+
         Never raises for anything the code does; raises :class:`SandboxError` only when no
         worker can be started, and ``TypeError`` for arguments of the wrong type.
         """
@@ -360,8 +385,15 @@ class Sandbox:
             raise TypeError(f"code must be a str, got {type(code).__name__}")
         if isinstance(tests, str) or not all(isinstance(t, str) for t in tests):
             raise TypeError("tests must be a list of str (one statement per test)")
+        for name, text in (("helpers", helpers), ("setup", setup)):
+            if not isinstance(text, str):
+                raise TypeError(f"{name} must be a str, got {type(text).__name__}")
+        if entry_point is not None and not (
+            isinstance(entry_point, str) and entry_point.isidentifier()
+        ):
+            raise TypeError(f"entry_point must be an identifier, got {entry_point!r}")
         call_limits = self.limits.updated(timeout=timeout, memory_mb=memory_mb, **limits)
-        job = _encode_job(code, tests, call_limits)
+        job = _encode_job(code, tests, call_limits, helpers, setup, entry_point or "")
         worker, warm = self._take()
         return self._execute(worker, job, list(tests), call_limits, warm)
 
@@ -663,11 +695,13 @@ def _split(test: str) -> tuple[str, str]:
     return "", ""
 
 
-def _encode_job(code: str, tests: list[str], limits: SandboxLimits) -> bytes:
-    """The framing ``_worker._read_job`` reads: cheap to parse in a fresh process, where the
-    json module would first have to be paged in. A 4-byte length, then length-prefixed
-    fields: the limits as ASCII integers, the code, and per test its source and the sides
-    of a plain ``assert a == b``."""
+def _encode_job(
+    code: str, tests: list[str], limits: SandboxLimits, helpers: str, setup: str, entry: str
+) -> bytes:
+    """The framing ``_worker._read_job`` reads: cheap to parse in a fresh process. A 4-byte
+    length, then length-prefixed fields: the limits as ASCII integers, the code, the trusted
+    helpers, the trusted setup, the entry point, and per test its source and the sides of a
+    plain ``assert a == b``."""
     numbers = [
         limits.memory_mb,
         limits.cpu_limit,
@@ -676,7 +710,7 @@ def _encode_job(code: str, tests: list[str], limits: SandboxLimits) -> bytes:
         limits.max_open_files,
         limits.max_message,
     ]
-    fields = [" ".join(str(int(n)) for n in numbers), code]
+    fields = [" ".join(str(int(n)) for n in numbers), code, helpers, setup, entry]
     for test in tests:
         fields += [test, *_split_assert(test)]
     payload = b"".join(

@@ -24,6 +24,7 @@ STATUSES = (
     "output_limit",  # stdout/stderr flood (the worker was killed)
     "exited",  # the code ended the process (sys.exit, os._exit)
     "killed",  # the worker died from a signal (crash, kill)
+    "protocol_error",  # the code's process sent data that is not a valid answer (forged)
 )
 _LIMIT_KINDS = ("memory", "file_limit", "process_limit", "open_files_limit", "exited")
 
@@ -145,6 +146,15 @@ def _from_exit(status: int | None, limits: SandboxLimits) -> tuple[str, str]:
     return "exited", f"the code ended the process (exit status {code}) before the tests finished"
 
 
+def _solution_ended(event: dict[str, Any], limits: SandboxLimits) -> tuple[str, str]:
+    """Status and error when the code's process ended, or broke the protocol, mid-job."""
+    status = event.get("status")
+    if isinstance(status, int) and status >= 0:
+        return _from_exit(status, limits)
+    reason = str(event.get("reason") or "the code's process stopped answering")
+    return "protocol_error", f"{reason}; its remaining answers were discarded"
+
+
 def _limit_error(kind: str, message: str, limits: SandboxLimits, config: SandboxConfig) -> str:
     if kind == "memory":
         return f"memory limit exceeded ({limits.memory_mb} MB): MemoryError"
@@ -179,6 +189,7 @@ def build_result(
     code = next((e for e in events if e.get("event") == "code"), None)
     done = any(e.get("event") == "done" for e in events)
     exit_status = next((e.get("status") for e in events if e.get("event") == "exit"), None)
+    solution_end = next((e for e in events if e.get("event") == "solution_end"), None)
     by_index = {
         e["index"]: e
         for e in events
@@ -214,6 +225,8 @@ def build_result(
             kind = str(limit_event["kind"])
             status = kind
             error = _limit_error(kind, str(limit_event.get("message") or ""), limits, config)
+        elif solution_end is not None:
+            status, error = _solution_ended(solution_end, limits)
         elif not done:
             status, error = _from_exit(exit_status, limits)
     reason = f"not run ({status})"

