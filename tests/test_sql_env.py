@@ -372,13 +372,14 @@ def test_partial_reward_components(cache: str) -> None:
     def ctx(action: str) -> StepContext:
         return StepContext("q", (), action, task=task)
 
-    gold, wrong_filter, broken, bare, other_table = scorer.score_components(
+    gold, wrong_filter, broken, bare, other_table, explored = scorer.score_components(
         [
             ctx("<solution>SELECT name FROM customers WHERE city = 'Paris'</solution>"),
-            ctx("<sql>SELECT name FROM customers WHERE city = 'Oslo'</sql>"),
-            ctx("<sql>SELEC name FRM customers</sql>"),
+            ctx("<solution>SELECT name FROM customers WHERE city = 'Oslo'</solution>"),
+            ctx("<solution>SELEC name FRM customers</solution>"),
             ctx("SELECT customers.name FROM customers WHERE customers.city = 'Paris'"),
-            ctx("<sql>SELECT name FROM products</sql>"),
+            ctx("<solution>SELECT name FROM products</solution>"),
+            ctx("<sql>SELECT name FROM customers WHERE city = 'Paris'</sql>"),
         ]
     )
     assert gold == dict.fromkeys(SQLPartialReward.components, 1.0)
@@ -386,7 +387,10 @@ def test_partial_reward_components(cache: str) -> None:
     assert wrong_filter["schema_linking"] == 1.0 and 0.0 < wrong_filter["ngram"] < 1.0
     assert broken["syntax"] == 0.0 and broken["execution"] == 0.0
     assert bare["execution"] == 1.0 and bare["format"] == 0.0
-    assert other_table["schema_linking"] == pytest.approx(1 / 3)  # name of {customers, name, city}
+    # F1 of {products, name} against {customers, name, city}: P = 1/2, R = 1/3
+    assert other_table["schema_linking"] == pytest.approx(0.4)
+    # Exploration is never scored against the gold, even when it is the gold query.
+    assert explored == dict.fromkeys(SQLPartialReward.components, 0.0)
     scores = scorer.score([ctx("<solution>SELECT 1</solution>"), ctx("<sql>x</sql>")])
     assert scores.dtype == np.float32 and scores.shape == (2,)
     with pytest.raises(ValueError, match="task"):
@@ -399,7 +403,7 @@ def test_partial_reward_with_process_reward_wrapper(cache: str) -> None:
     env.reset(seed=2)
     gold = env.unwrapped.task.answer  # type: ignore[attr-defined]
     *_, info = env.step(f"<sql>{gold}</sql>")
-    assert info["reward_components"] == {"outcome": 0.0, "process": 0.5}
+    assert info["reward_components"] == {"outcome": 0.0, "process": 0.0}
     _, reward, terminated, _, info = env.step(f"<solution>{gold}</solution>")
     assert terminated and reward == pytest.approx(1.5)
     env.close()

@@ -132,12 +132,12 @@ def test_gold_calls_score_one_on_300_tasks() -> None:
         reward, infos = _run_gold(env, task)
         assert reward == 1.0, task.id
         assert all(i["action_valid"] for i in infos)
-        if seed % 30 == 0:  # each gold step gets the top ToolRL score
+        if seed % 30 == 0:  # each gold call gets the top ToolRL score; the answer format only
             steps = [format_call(c) for c in task.answer["calls"]]
             steps.append(f"<answer>{task.answer['answer']}</answer>")
             contexts = [StepContext(task.prompt, tuple(steps[:i]), s, task=task)
                         for i, s in enumerate(steps)]  # fmt: skip
-            assert np.allclose(scorer.score(contexts), 4.0)
+            assert np.allclose(scorer.score(contexts), [4.0] * (len(steps) - 1) + [1.0])
 
 
 def test_jsonl_loader(tmp_path: Any) -> None:
@@ -279,8 +279,14 @@ def test_toolrl_correctness_by_hand() -> None:
     # Two gold calls, one predicted exactly: S = 1/2 + 3, S_max = 1 + 3 + 2, R = 0.5
     two = [*gold, _call("calculator", expression="2 * 3")]
     assert toolrl_correctness(gold, two) == pytest.approx(0.5)
-    assert toolrl_correctness([], []) == 3.0  # an answer turn when nothing is pending
+    # Upstream scores a turn whose gold is no call 0 (it used to be +3 here).
+    assert toolrl_correctness([], []) == 0.0
+    assert toolrl_correctness(gold, []) == 0.0
+    assert toolrl_correctness([], gold) == -3.0  # an answer while a call is pending
     assert toolrl_format("<answer>5</answer>") == 1.0
+    assert toolrl_format("<answer>5</answer>", "answer") == 1.0
+    assert toolrl_format("<answer>5</answer>", "call") == 0.0
+    assert toolrl_format(_block("calculator", expression="1"), "answer") == 0.0
     assert toolrl_format(_block("calculator", expression="1") * 2) == 1.0
     assert toolrl_format('<tool_call>{"name": 1}</tool_call>') == 0.0
     assert toolrl_format("<answer>5</answer>" + _block("calculator", expression="1")) == 0.0
