@@ -79,10 +79,18 @@ class SQLEnv(TextEnv):
     column order and aliases are ignored. ``match="bird"`` compares sets of rows (BIRD).
     With ``test_suite=k`` (or a Spider test-suite directory) the results must agree on every
     database of the suite, which catches queries that are right only by coincidence.
-    ``float_tol`` adds a float tolerance. For dense rewards wrap the env:
-    ``ProcessReward(env, SQLPartialReward())`` scores every query by syntax, schema linking,
-    n-gram overlap with the gold and execution match (Reasoning-SQL, 2025);
-    ``GatedAccumulation`` releases that reward only when the outcome succeeds.
+    ``float_tol`` adds a float tolerance.
+
+    Recommended dense stack: ``prm_gym.make_dense("prm/SQL-v0", coef=0.5)`` =
+    ``ProgressReward(env, SQLProgress(checker=env.checker), coef)`` (the submitted query's
+    Reasoning-SQL partial credit, 2025: execution match, syntax, schema-linking F1, n-gram
+    overlap and format, in [0, 1], paid once on the submission) plus
+    ``ProcessReward(…, SQLRepeatPenalty(), 0.25 · coef)`` (−1 for an exploratory query that
+    repeats an earlier one). Exploratory ``<sql>`` turns are never scored against the gold, so
+    the reward does not say whether a query is right before it is submitted and stalling earns
+    nothing; the right query returns ``1 + coef`` and every hack of the integrity kit
+    (``prm_gym.testing.check_reward_integrity``) less. ``SQLPartialReward`` is the same score
+    as a step scorer (0 on exploration).
 
     ## Starting State
     A task drawn from ``tasks`` with the env's seeded generator: ``reset(seed=s)`` fixes the task

@@ -93,11 +93,19 @@ class ToolUseEnv(TextEnv):
     ## Rewards
     The native reward is the outcome only: 0 on every step, and on the final step 1.0 when the
     answer is right (numbers within 0.1 % or 0.011, dates exactly, other strings after
-    normalisation) and 0.0 otherwise (or on truncation). For dense rewards wrap the env with
-    ``ProcessReward`` and one of ``ToolRLReward`` (ToolRL format + correctness, 2025),
-    ``ToolCallASTMatch`` (BFCL-style AST match against the next gold calls) or
-    ``ToolEfficiency`` (penalises repeated calls); ``GatedAccumulation`` releases them only on
-    success.
+    normalisation) and 0.0 otherwise (or on truncation).
+
+    Recommended dense stack: ``prm_gym.make_dense("prm/ToolUse-v0", coef=0.5)`` =
+    ``ProgressReward(env, ToolProgress(env.tools), coef)`` (Φ = the share of the gold call
+    multiset made by accepted calls, each gold call once, equal after BFCL-style normalisation;
+    the answer adds nothing beyond the outcome) plus
+    ``ProcessReward(…, ToolEfficiency(), 0.25 · coef)`` (−1 per repeated call, −0.5 per call
+    beyond the pending gold calls). Repeating, duplicating or spamming calls earns nothing; the
+    gold calls and the right answer return ``1 + coef`` and every hack of the integrity kit
+    (``prm_gym.testing.check_reward_integrity``) less. Per-step scorers for ``ProcessReward``:
+    ``ToolRLReward`` (ToolRL format + correctness, 2025, multiset name score, 0 correctness on
+    the answer turn, as upstream), ``ToolCallASTMatch`` (BFCL AST match against the next gold
+    calls); summed over turns, ``ToolRLReward`` pays a repeated near-miss call every turn.
 
     ## Starting State
     A task drawn from ``tasks`` with the env's seeded generator: ``reset(seed=s)`` fixes it;
