@@ -318,15 +318,17 @@ class MinFormCredit(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
 
 def _producer_scale(env: gym.Env[Any, Any], component: str) -> float:
     """The scale of ``component`` as the nearest wrapper inside ``env`` produces it."""
+    scale: float | None = None
     while isinstance(env, gym.Wrapper):
         role = reward_role(env)
-        if component in role.reads and isinstance(env, (RewardTransform, RewardNormalize)):
-            return 1.0
+        transform = isinstance(env, (RewardTransform, RewardNormalize))
+        if scale is None and component in role.reads and transform:
+            scale = 1.0  # a transform's output is not scaled by the producer's coef
         if component in role.records:
             coef = getattr(env, "coef", None)
-            if isinstance(coef, (int, float)) and coef != 0:
-                return abs(float(coef))
-            return 1.0
+            if scale is None and isinstance(coef, (int, float)) and coef != 0:
+                scale = abs(float(coef))
+            return 1.0 if scale is None else scale
         env = env.env
     raise ValueError(
         f"MinFormCredit(component={component!r}) found no wrapper inside it that records "
