@@ -3,13 +3,31 @@
 Gymnasium's own :class:`gymnasium.spaces.Text` only admits strings over a fixed character set
 (alphanumerics by default), which rejects ordinary model output such as ``"3 × 4 = 12"`` or
 ``"\\boxed{\\frac{1}{2}}"``. :class:`Text` here admits *any* Unicode string up to ``max_length``.
+
+Vector envs: :class:`Text` registers shared-memory support with Gymnasium's
+``create_shared_memory`` / ``read_from_shared_memory`` / ``write_to_shared_memory``, so
+``gym.make_vec(id, num_envs, vectorization_mode="async")`` works on the text envs as they are
+(each sub-env's observation travels as a length and ``max_length`` int32 code points, so lone
+surrogates and NUL survive). :class:`Chat` observations have no fixed size: an async vector env
+of a ``ChatObservation``-wrapped env needs ``vector_kwargs={"shared_memory": False}`` (a clear
+``TypeError`` says so otherwise).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import multiprocessing as mp
+from collections.abc import Iterator
+from collections.abc import Sequence as SequenceABC
+from types import ModuleType
+from typing import Any, overload
 
+import numpy as np
 from gymnasium.spaces import Space
+from gymnasium.vector.utils import (
+    create_shared_memory,
+    read_from_shared_memory,
+    write_to_shared_memory,
+)
 
 __all__ = ["Chat", "Text"]
 
@@ -145,3 +163,95 @@ class Chat(Space[list[dict[str, str]]]):
 
     def __hash__(self) -> int:
         return hash((Chat, self.max_length))
+
+
+# -- shared memory for AsyncVectorEnv -----------------------------------------------------------
+# Layout per sub-env: one int32 holding the string's length, then max_length int32 code points.
+@create_shared_memory.register(Text)
+def _create_text_shared_memory(space: Text, n: int = 1, ctx: ModuleType = mp) -> Any:
+    return ctx.Array(np.dtype(np.int32).char, n * (space.max_length + 1))
+
+
+class SharedTextBatch(SequenceABC[str]):
+    """The sub-envs' text observations, decoded from shared memory when read.
+
+    Gymnasium's ``AsyncVectorEnv`` reads its shared observation buffer once and relies on the
+    result being a live view (as NumPy arrays are). Strings cannot be views, so this sequence
+    decodes ``shared_memory`` on every access; ``copy.deepcopy`` (which the vector env applies
+    unless ``copy=False``) turns it into a plain ``tuple`` of ``str``, as a sync vector env
+    returns.
+    """
+
+    def __init__(self, space: Text, shared_memory: Any, n: int) -> None:
+        self._space = space
+        self._memory = shared_memory
+        self._n = n
+
+    def _rows(self) -> np.ndarray:
+        data = np.frombuffer(self._memory.get_obj(), dtype=np.int32)
+        return data.reshape(self._n, self._space.max_length + 1)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        row = self._rows()[index]
+        return row[1 : 1 + int(row[0])].astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[i] for i in range(self._n))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SequenceABC) and not isinstance(other, str):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __copy__(self) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (tuple(self),))
+
+    def __repr__(self) -> str:
+        return f"SharedTextBatch({tuple(self)!r})"
+
+
+@read_from_shared_memory.register(Text)
+def _read_text_from_shared_memory(space: Text, shared_memory: Any, n: int = 1) -> SharedTextBatch:
+    return SharedTextBatch(space, shared_memory, n)
+
+
+@write_to_shared_memory.register(Text)
+def _write_text_to_shared_memory(space: Text, index: int, value: str, shared_memory: Any) -> None:
+    if not isinstance(value, str) or len(value) > space.max_length:
+        got = f"{len(value)} characters" if isinstance(value, str) else type(value).__name__
+        raise ValueError(
+            f"a {space!r} observation must be a str of at most {space.max_length} characters; "
+            f"got {got}"
+        )
+    size = space.max_length + 1
+    row = np.frombuffer(shared_memory.get_obj(), dtype=np.int32)[index * size : (index + 1) * size]
+    codes = np.frombuffer(value.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    row[0] = len(codes)
+    row[1 : 1 + len(codes)] = codes.astype(np.int32)
+
+
+@create_shared_memory.register(Chat)
+def _create_chat_shared_memory(space: Chat, n: int = 1, ctx: ModuleType = mp) -> Any:
+    raise TypeError(
+        f"{space!r} observations (message lists) have no fixed size, so they cannot go in shared "
+        "memory: make the async vector env with vector_kwargs={'shared_memory': False}, e.g. "
+        "gym.make_vec(id, n, vectorization_mode='async', wrappers=[ChatObservation], "
+        "vector_kwargs={'shared_memory': False})"
+    )

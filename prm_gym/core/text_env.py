@@ -3,6 +3,7 @@
 Subclasses implement :meth:`TextEnv._act` (and optionally ``_begin``, ``_extra_state``,
 ``_restore_extra_state``, ``_release``); the base class owns seeding, task selection, action
 validation, truncation, the transcript, snapshots and the shared ``info`` keys of DESIGN §3.
+After :meth:`TextEnv.close` (idempotent), ``step`` and ``reset`` raise ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ class TextEnv(gym.Env[str, str]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
+        self._check_open("reset")
         super().reset(seed=seed)
         self.task = self._choose_task(options or {})
         self.num_steps = 0
@@ -169,6 +171,7 @@ class TextEnv(gym.Env[str, str]):
                 f"{type(self).__name__}.step() takes a str action, got {type(action).__name__}; "
                 "decode token ids to text before stepping (e.g. tokenizer.decode(ids))"
             )
+        self._check_open("step")
         if self.task is None or self._done:
             raise RuntimeError("the episode is over (or never started): call reset() first")
         self.num_steps += 1
@@ -219,7 +222,15 @@ class TextEnv(gym.Env[str, str]):
     def render_text(self) -> str:
         return self.transcript.render()
 
+    def _check_open(self, method: str) -> None:
+        if self._closed:
+            raise RuntimeError(
+                f"{type(self).__name__}.{method}() after close(): the env has released its "
+                "resources (connections, sandboxes); make a new env with gym.make"
+            )
+
     def close(self) -> None:
+        """Release the env's resources. Idempotent; ``step``/``reset`` afterwards raise."""
         if not self._closed:
             self._closed = True
             self._release()

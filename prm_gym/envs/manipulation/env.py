@@ -16,11 +16,11 @@ from importlib import resources
 from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
+from prm_gym.envs.manipulation.gl_backend import choose_gl_backend, gl_help
 from prm_gym.envs.manipulation.layout import (
     BLOCK_HALF,
     BLOCK_OBS_DIM,
@@ -35,6 +35,10 @@ from prm_gym.envs.manipulation.layout import (
     REACH_OBS_DIM,
     TaskName,
 )
+
+choose_gl_backend()  # before mujoco loads: it reads MUJOCO_GL once, at import
+
+import mujoco  # noqa: E402
 
 __all__ = ["GripperEnv", "PickPlaceEnv", "PushEnv", "ReachEnv", "goal_distance"]
 
@@ -209,18 +213,26 @@ class GripperEnv(gym.Env[dict[str, FloatArray], npt.NDArray[np.float32]]):
         return -d
 
     def render(self) -> npt.NDArray[np.uint8] | None:
-        """An ``(height, width, 3)`` uint8 frame from the ``front`` camera (``rgb_array``)."""
+        """An ``(height, width, 3)`` uint8 frame from the ``front`` camera (``rgb_array``).
+
+        Works headless out of the box: without a display, ``MUJOCO_GL`` is set to ``egl`` or
+        ``osmesa`` when installed (:mod:`prm_gym.envs.manipulation.gl_backend`). When no OpenGL
+        context can be made, raises ``RuntimeError`` saying what to set or install.
+        """
         if self.render_mode is None:
             gym.logger.warn(
                 "render() called without a render_mode; pass render_mode='rgb_array' to make()"
             )
             return None
-        if self._renderer is None:
-            # Created on first use: building a GL context is slow and fails on headless
-            # machines without EGL/OSMesa, which must not break envs that never render.
-            self._renderer = mujoco.Renderer(self.model, self.height, self.width)
-        self._renderer.update_scene(self.data, camera="front")
-        return np.asarray(self._renderer.render())
+        try:
+            if self._renderer is None:
+                # Created on first use: building a GL context is slow and fails on headless
+                # machines without EGL/OSMesa, which must not break envs that never render.
+                self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            self._renderer.update_scene(self.data, camera="front")
+            return np.asarray(self._renderer.render())
+        except (mujoco.FatalError, ImportError, AttributeError, OSError) as exc:
+            raise RuntimeError(f"{gl_help()} ({type(exc).__name__}: {exc})") from exc
 
     def close(self) -> None:
         """Release the renderer (idempotent)."""
