@@ -1,6 +1,8 @@
-"""The main job, ``prm-gym demo``: a scripted noisy solver on prm/Math-v0 under three reward
-setups (outcome only; + process reward from the RuleVerifier; + gating with G-RA), then a short
-SAC run on prm/Reach-v0 with the staged potential against the sparse reward.
+"""The main job, ``prm-gym demo``: a scripted noisy solver on prm/Math-v0 under four reward
+setups (outcome only; + the raw process reward of the RuleVerifier; + gating with G-RA; the
+recommended hack-resistant stack ``prm_gym.make_dense``), the reward-integrity kit's hacking
+policies against the raw sum and ``make_dense``, then a short SAC run on prm/Reach-v0 with the
+staged potential against the sparse reward.
 
 The numbers come from :func:`demo_rows` and :func:`rl_rows` (lists of dicts);
 :func:`format_demo_table`, :func:`interpret_demo`, :func:`format_rl_table` and
@@ -18,7 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-import prm_gym  # noqa: F401  (registers prm/*)
+import prm_gym
 from prm_gym.core.scorer import Scorer, StepContext
 from prm_gym.envs.math.experts import NoiseLevel, NoisySolver
 
@@ -31,14 +33,21 @@ __all__ = [
     "demo_records",
     "demo_rows",
     "format_demo_table",
+    "format_hack_rows",
     "format_rl_table",
+    "hack_rows",
     "interpret_demo",
     "interpret_rl",
     "rl_rows",
     "summarize_records",
 ]
 
-SETUPS: tuple[str, ...] = ("outcome only", "+ process (RuleVerifier)", "+ process, gated (G-RA)")
+SETUPS: tuple[str, ...] = (
+    "outcome only",
+    "+ process (RuleVerifier)",
+    "+ process, gated (G-RA)",
+    "make_dense (progress form)",
+)
 
 #: Solver noise levels the demo runs by default: clean, two levels of arithmetic slips with
 #: correct answers (outcomes tie with the clean solver), and slips plus wrong answers.
@@ -70,7 +79,8 @@ class EpisodeRecord:
     Attributes:
         task_id: The task played.
         outcome: ``info["outcome"]`` on the final step.
-        process: Episode sum of the ``"process"`` component (0 without ProcessReward).
+        process: Episode sum of the ``"process"`` (ProcessReward) or ``"progress"``
+            (``make_dense``'s ProgressReward) component; 0 without either.
         gate: Episode sum of the ``"gate"`` component (0 without GatedAccumulation).
         episode_return: Sum of the rewards ``step`` returned.
         injected: Per step, the error the solver injected (``"slip"``, ``"answer"`` or ``None``).
@@ -90,6 +100,8 @@ def _make_setup(setup: str, coef: float) -> tuple[gym.Env[Any, Any], _RecordingS
     from prm_gym.rewards import RuleVerifier
     from prm_gym.wrappers import GatedAccumulation, ProcessReward
 
+    if setup == SETUPS[3]:
+        return prm_gym.make_dense("prm/Math-v0", coef=coef), None
     env: gym.Env[Any, Any] = gym.make("prm/Math-v0")
     if setup == SETUPS[0]:
         return env, None
@@ -118,7 +130,7 @@ def _run_episode(
         _, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         components = info.get("reward_components", {})
-        process += float(components.get("process", 0.0))
+        process += float(components.get("process", 0.0)) + float(components.get("progress", 0.0))
         gate += float(components.get("gate", 0.0))
         if terminated or truncated:
             break
@@ -373,6 +385,53 @@ def interpret_demo(rows: Sequence[dict[str, Any]]) -> list[str]:
                 "step; the outcome catches those."
             )
         lines.append(text)
+    return lines
+
+
+# -- hacking policies: the raw sum vs make_dense --------------------------------------------------
+def hack_rows(episodes: int = 30, seed: int = 0, coef: float = 0.1) -> list[dict[str, Any]]:
+    """The reward-integrity kit on prm/Math-v0: per stack (``raw`` = ``ProcessReward`` with the
+    RuleVerifier, ``dense`` = ``make_dense``), the gold policy's mean return and the best
+    hacking policy's (:func:`prm_gym.testing.check_reward_integrity`, same tasks for all).
+
+    Row keys: ``stack``, ``coef``, ``gold``, ``best_hack``, ``best_hack_return``, ``hacks``
+    (name -> mean return).
+    """
+    from prm_gym.testing import check_reward_integrity
+
+    report = check_reward_integrity(
+        "prm/Math-v0", episodes=episodes, coefs=(coef,), seed=seed, raw=True
+    )
+    rows = []
+    for stack in ("raw", "dense"):
+        stack_rows = [r for r in report.rows if r.stack == stack]
+        gold = next(r for r in stack_rows if r.is_gold)
+        hacks = {r.policy: r.mean_return for r in stack_rows if not r.is_gold}
+        best = max(hacks, key=lambda name: hacks[name])
+        rows.append(
+            {
+                "stack": stack,
+                "coef": coef,
+                "gold": gold.mean_return,
+                "best_hack": best,
+                "best_hack_return": hacks[best],
+                "hacks": hacks,
+            }
+        )
+    return rows
+
+
+def format_hack_rows(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One sentence per stack: gold's mean return next to the best hack's."""
+    names = {"raw": "raw sum ProcessReward(RuleVerifier)", "dense": "make_dense"}
+    lines = []
+    for r in rows:
+        verdict = "pays the hack more" if r["best_hack_return"] >= r["gold"] else "pays gold more"
+        lines.append(
+            f"Hacking policies under the {names[r['stack']]} (coef {r['coef']:g}): gold solution "
+            f"{r['gold']:+.3f} vs best hack '{r['best_hack']}' {r['best_hack_return']:+.3f} "
+            f"({verdict})."
+        )
     return lines
 
 

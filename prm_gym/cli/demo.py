@@ -74,6 +74,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(format_demo_table(rows) + "\n\n")
     for text in interpret_demo(rows):
         out.write(f"* {text}\n")
+    from prm_gym.demo import format_hack_rows, hack_rows
+
+    for text in format_hack_rows(hack_rows(30, args.seed, args.coef)):
+        out.write(f"* {text}\n")
     if args.no_rl:
         return 0
     from prm_gym.demo import RL_SAC_SETTINGS, format_rl_table, interpret_rl, rl_rows
