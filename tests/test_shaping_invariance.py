@@ -3,24 +3,33 @@
 The shaped rewards are read from the real :class:`prm_gym.wrappers.PotentialShaping` wrapper on
 a small tabular env, solved exactly by value iteration and compared with the unshaped solution.
 Negative controls (non-potential bonuses, a terminal potential that is not zeroed, a shaping
-discount other than the learner's) show that the comparison is able to fail.
+discount other than the learner's) show that the comparison is able to fail. The same exact
+check covers :class:`~prm_gym.wrappers.vector.VectorPotentialShaping` (both autoreset modes)
+and the HER relabelling of :class:`~prm_gym.agents.her.ShapedHerReplayBuffer` (with SB3's plain
+buffer as its negative control).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers import TimeLimit
+from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.her import HerReplayBuffer
 
+from prm_gym.agents.her import ShapedHerReplayBuffer
 from prm_gym.core import Potential
 from prm_gym.credit import potential_shaping
 from prm_gym.wrappers import PotentialShaping
+from prm_gym.wrappers.vector import VectorPotentialShaping
 
 GAMMA = 0.9
 N_MDPS = 30
@@ -458,3 +467,260 @@ def test_potential_sees_reset_and_step_info() -> None:
     env.step(0)
     env.step(0)
     assert calls == [(3, 3), (4, 4), (0, 0)]
+
+
+# --------------------------------------------------------------------------------------------
+# The same invariance through VectorPotentialShaping (Φ reads each sub-env's own info)
+
+
+def info_potential(phi: FloatArray) -> Potential:
+    """Φ from ``info["state"]`` only: a potential that sees ``{}`` instead of the info fails."""
+    return lambda obs, info: float(phi[int(info["state"])])
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_wrapper_shaping_preserves_optimal_policy(mode: AutoresetMode) -> None:
+    """R'[s, :] read in one vector step (sub-env j takes action j from s), then solved exactly."""
+    rng = np.random.default_rng(2025)
+    for _ in range(10):
+        P, R, terminal = random_mdp(rng)
+        n_states, n_actions = R.shape
+        phi = random_potential(rng, n_states)
+        envs = VectorPotentialShaping(
+            SyncVectorEnv(
+                [partial(TabularMDP, P, R, terminal) for _ in range(n_actions)],
+                autoreset_mode=mode,
+            ),
+            info_potential(phi),
+            gamma=GAMMA,
+        )
+        R_shaped = np.zeros_like(R)
+        for s in non_terminal(n_states, terminal):
+            envs.reset(options={"state": s})
+            _, rewards, _, _, info = envs.step(np.arange(n_actions))
+            comps = info["reward_components"]
+            np.testing.assert_allclose(rewards, comps["outcome"] + comps["shaping"], atol=1e-12)
+            R_shaped[s] = rewards
+        T = transition_tensor(P, n_states)
+        Q = value_iteration(T, R, terminal)
+        Q_shaped = value_iteration(T, R_shaped, terminal)
+        live = non_terminal(n_states, terminal)
+        np.testing.assert_array_equal(greedy(Q)[live], greedy(Q_shaped)[live])
+        np.testing.assert_allclose(Q_shaped[live], Q[live] - phi[live, None], atol=1e-9)
+
+
+class VisitedStates:
+    """A history-dependent potential (it has ``reset()``): distinct states seen this episode."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def reset(self) -> None:
+        self.seen = set()
+
+    def __call__(self, observation: Any, info: Mapping[str, Any]) -> float:
+        self.seen.add(int(info["state"]))
+        return float(len(self.seen))
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_shaping_gives_each_sub_env_the_single_env_terms(mode: AutoresetMode) -> None:
+    """Info-reading and stateful potentials: every sub-env's F equals the single env's, across
+    autoresets (the old wrapper passed ``{}`` and shared one potential)."""
+    P, R, terminal = chain_mdp()
+    n, steps, k = 3, 40, 4
+    rng = np.random.default_rng(0)
+    for potential in (info_potential(PHI_CHAIN), VisitedStates()):
+        envs = VectorPotentialShaping(
+            SyncVectorEnv(
+                [
+                    lambda: TimeLimit(TabularMDP(P, R, terminal), max_episode_steps=k)
+                    for _ in range(n)
+                ],
+                autoreset_mode=mode,
+            ),
+            potential,
+            gamma=GAMMA,
+        )
+        singles = [
+            PotentialShaping(
+                TimeLimit(TabularMDP(P, R, terminal), max_episode_steps=k),
+                potential if not hasattr(potential, "reset") else VisitedStates(),
+                gamma=GAMMA,
+            )
+            for _ in range(n)
+        ]
+        envs.reset(options={"state": 2})
+        for single in singles:
+            single.reset(options={"state": 2})
+        pending = np.zeros(n, dtype=bool)
+        nonzero = 0
+        for _ in range(steps):
+            actions = (rng.random(n) < 0.2).astype(int)  # mostly cycle, sometimes terminate
+            _, _, terminated, truncated, info = envs.step(actions)
+            for i, single in enumerate(singles):
+                if pending[i]:  # NEXT_STEP autoreset step: F = 0, a new episode from state 0
+                    assert info["reward_components"]["shaping"][i] == 0.0
+                    single.reset(options={"state": 0})
+                    continue
+                *_, s_term, s_trunc, s_info = single.step(int(actions[i]))
+                assert (s_term, s_trunc) == (terminated[i], truncated[i])
+                expected = s_info["reward_components"]["shaping"]
+                assert info["reward_components"]["shaping"][i] == pytest.approx(expected)
+                nonzero += expected != 0.0
+                if (s_term or s_trunc) and mode == AutoresetMode.SAME_STEP:
+                    single.reset(options={"state": 0})
+            done = np.logical_or(terminated, truncated)
+            pending = done if mode == AutoresetMode.NEXT_STEP else pending
+        assert nonzero > steps  # the potential really moved
+
+
+# --------------------------------------------------------------------------------------------
+# The same invariance through HER relabelling (ShapedHerReplayBuffer)
+
+
+class GoalChain(gym.Env[Any, Any]):
+    """A goal-conditioned tabular MDP: one-hot state and goal, reward 0 on reaching the goal
+    (else −1), never terminating (episodes end by time limit, as in the Fetch tasks)."""
+
+    def __init__(self, P: np.ndarray, n_goals: int) -> None:
+        self.P = np.asarray(P)
+        self.n_states, n_actions = self.P.shape
+        box = spaces.Box(0.0, 1.0, (self.n_states,), np.float32)
+        self.observation_space = spaces.Dict(
+            {"observation": box, "achieved_goal": box, "desired_goal": box}
+        )
+        self.action_space = spaces.Discrete(n_actions)
+        self.state, self.goal = 0, 0
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        eye = np.eye(self.n_states, dtype=np.float32)
+        return {
+            "observation": eye[self.state],
+            "achieved_goal": eye[self.state],
+            "desired_goal": eye[self.goal],
+        }
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        self.state, self.goal = int(options.get("state", 0)), int(options.get("goal", 0))
+        return self._obs(), {"state": self.state}
+
+    def step(self, action: int) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        self.state = int(self.P[self.state, int(action)])
+        obs = self._obs()
+        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"], {}))
+        return obs, reward, False, False, {"state": self.state}
+
+    def compute_reward(self, achieved: np.ndarray, desired: np.ndarray, info: Any) -> np.ndarray:
+        same = np.argmax(achieved, axis=-1) == np.argmax(desired, axis=-1)
+        return np.where(same, 0.0, -1.0)
+
+
+def goal_potential(phi: FloatArray) -> Potential:
+    """Φ(s, g) from the observation dict (unbatched or batched)."""
+
+    def potential(obs: Mapping[str, Any], info: Any = None) -> float:
+        s = int(np.argmax(obs["observation"]))
+        g = int(np.argmax(obs["desired_goal"]))
+        return float(phi[s, g])
+
+    return potential
+
+
+def filled_her_buffer(
+    buffer_class: type[HerReplayBuffer], P: np.ndarray, phi: FloatArray, **kwargs: Any
+) -> HerReplayBuffer:
+    """Episodes of the shaped env (PotentialShaping, same Φ and γ) covering every (s, a)."""
+    n_states, n_actions = P.shape
+    env = TimeLimit(GoalChain(P, n_states), max_episode_steps=4)
+    shaped = PotentialShaping(env, goal_potential(phi), gamma=GAMMA)
+    vec = DummyVecEnv([lambda: TimeLimit(GoalChain(P, n_states), max_episode_steps=4)])
+    buffer = buffer_class(
+        2000, env.observation_space, env.action_space, env=vec, n_sampled_goal=4, **kwargs
+    )
+    rng = np.random.default_rng(0)
+    seen = np.zeros((n_states, n_actions), dtype=bool)
+    while not seen.all() or buffer.size() < 400:
+        start, goal = int(rng.integers(n_states)), int(rng.integers(n_states))
+        obs, _ = shaped.reset(options={"state": start, "goal": goal})
+        done = False
+        while not done:
+            action = int(rng.integers(n_actions))
+            seen[int(np.argmax(obs["observation"])), action] = True
+            nxt, reward, terminated, truncated, _ = shaped.step(action)
+            done = terminated or truncated
+            batch = {key: value[None] for key, value in obs.items()}
+            batch_next = {key: value[None] for key, value in nxt.items()}
+            infos = [{"TimeLimit.truncated": truncated and not terminated}]
+            buffer.add(batch, batch_next, np.array([[action]]), np.array([reward]),
+                       np.array([done]), infos)  # fmt: skip
+            obs = nxt
+    return buffer
+
+
+def sampled_rewards_match(buffer: HerReplayBuffer, R_shaped: FloatArray) -> tuple[int, int]:
+    """(samples, mismatches): each sample's reward against R'_g[s, a] for its replay goal g."""
+    samples = buffer.sample(512)
+    s = samples.observations["observation"].argmax(-1).cpu().numpy()
+    g = samples.observations["desired_goal"].argmax(-1).cpu().numpy()
+    a = samples.actions.cpu().numpy().reshape(-1).astype(int)
+    rewards = samples.rewards.cpu().numpy().reshape(-1)
+    expected = R_shaped[g, s, a]
+    return len(rewards), int(np.sum(~np.isclose(rewards, expected, atol=1e-5)))
+
+
+def test_her_relabelled_shaping_preserves_optimal_goal_policy() -> None:
+    """Every transition the buffer replays, with its own goal or a relabelled one, carries
+    R_g(s, a) + γΦ(s′, g) − Φ(s, g): the shaped goal-conditioned MDP, solved exactly, has the
+    same optimal policy for every goal (Q′_g = Q_g − Φ(·, g))."""
+    rng = np.random.default_rng(17)
+    n_states, n_actions = 6, 3
+    P = rng.integers(0, n_states, size=(n_states, n_actions))
+    phi = rng.normal(scale=5.0, size=(n_states, n_states))
+    buffer = filled_her_buffer(
+        ShapedHerReplayBuffer, P, phi, potential=goal_potential(phi), shaping_gamma=GAMMA
+    )
+    T = transition_tensor(P, n_states)
+    goals = np.eye(n_states, dtype=np.float32)
+    # R'_g[s, a] from the buffer's own shaping terms on stored transitions, for every goal.
+    R_shaped = np.full((n_states, n_states, n_actions), np.nan)
+    stored = buffer.size()
+    s_all = buffer.observations["observation"][:stored, 0].argmax(-1)
+    a_all = buffer.actions[:stored, 0, 0].astype(int)
+    for g in range(n_states):
+        terms = buffer.shaping_terms(
+            np.arange(stored), np.zeros(stored, dtype=int), np.repeat(goals[g][None], stored, 0)
+        )
+        nxt = P[s_all, a_all]
+        R_shaped[g, s_all, a_all] = np.where(nxt == g, 0.0, -1.0) + terms
+    assert not np.isnan(R_shaped).any()  # every (s, a) stored
+    for g in range(n_states):
+        R = np.where(g == P, 0.0, -1.0)
+        Q = value_iteration(T, R, frozenset())
+        Q_shaped = value_iteration(T, R_shaped[g], frozenset())
+        np.testing.assert_allclose(Q_shaped, Q - phi[:, g, None], atol=1e-6)
+        # Same optimal actions (two actions reaching the same state tie exactly: skip those).
+        clear = np.sort(Q, axis=1)[:, -1] - np.sort(Q, axis=1)[:, -2] > 1e-6
+        np.testing.assert_array_equal(greedy(Q)[clear], greedy(Q_shaped)[clear])
+    # And the sampled batches (real and relabelled mixed) carry exactly those rewards.
+    n, mismatches = sampled_rewards_match(buffer, R_shaped)
+    assert n == 512 and mismatches == 0
+
+
+def test_negative_control_plain_her_relabels_without_shaping() -> None:
+    """SB3's own buffer gives relabelled transitions the outcome reward only: not R + F."""
+    rng = np.random.default_rng(17)
+    n_states, n_actions = 6, 3
+    P = rng.integers(0, n_states, size=(n_states, n_actions))
+    phi = rng.normal(scale=5.0, size=(n_states, n_states))
+    buffer = filled_her_buffer(HerReplayBuffer, P, phi)
+    R_shaped = np.zeros((n_states, n_states, n_actions))
+    for g in range(n_states):
+        nxt = P
+        R_shaped[g] = np.where(nxt == g, 0.0, -1.0) + GAMMA * phi[nxt, g] - phi[:, g, None]
+    _, mismatches = sampled_rewards_match(buffer, R_shaped)
+    assert mismatches > 100
