@@ -15,6 +15,7 @@ from gymnasium.utils.env_checker import check_env
 import prm_gym  # noqa: F401  (registers prm/*)
 from prm_gym.core import Task
 from prm_gym.envs.math import FAMILIES, LEVELS, MathConfig, MathEnv, generate, solution_text
+from prm_gym.envs.math.steps import known_numbers
 
 
 def _play(env: gym.Env, actions: list[str]) -> list[tuple]:
@@ -287,3 +288,29 @@ def test_task_selection_options() -> None:
     assert env.task is custom
     with pytest.raises(ValueError, match="dataset"):
         env.reset(options={"task_index": 0})
+
+
+def test_step_labels_mark_errors_not_padding() -> None:
+    env = MathEnv()
+    env.reset(seed=1)
+    task = env.task
+    first = task.metadata["gold_steps"][0]
+    labels = [env.step(s)[4]["step_label"] for s in (first, first, "1 + 1 = 2", "So far so good.")]
+    # repeated and constants-only steps are idle (RuleVerifier scores them 0), not wrong
+    assert labels == [True, True, True, True]
+    assert env.step("12 * 3 = 40")[4]["step_label"] is False
+    given = sorted(n for n in known_numbers(task.prompt) if str(n) != str(task.answer))
+    *_, terminated, _, info = env.step(f"\\boxed{{{given[-1]}}}")
+    # a number of the problem is not the answer: a wrong final answer is never labelled correct
+    assert terminated and info["outcome"] == 0.0 and info["step_label"] is False
+
+
+def test_single_turn_wrong_answer_label_is_false() -> None:
+    env = MathEnv(single_turn=True)
+    env.reset(seed=2)
+    steps = list(env.task.metadata["gold_steps"][:-1])
+    given = max(known_numbers(env.task.prompt))
+    final = f"Step {len(steps) + 1}: The answer is \\boxed{{{given}}}."
+    *_, info = env.step("\n".join([*steps, final]))
+    assert info["outcome"] == 0.0
+    assert info["step_label"] == [True] * len(steps) + [False]

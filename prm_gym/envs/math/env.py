@@ -50,12 +50,31 @@ class MathEnv(TextEnv):
     ## Rewards
     The native reward is the outcome only: 0 on every step, and on the final step 1.0 when the
     final answer equals the gold answer (checked exactly for numbers and fractions, with
-    ``math-verify`` otherwise) and 0.0 when it does not or the episode truncates. For dense
-    rewards wrap the env: ``ProcessReward(env, RuleVerifier())`` scores every step by checking its
-    arithmetic; ``GatedAccumulation`` releases that process reward only when the outcome succeeds;
-    ``PotentialShaping`` adds γΦ(s′) − Φ(s). For procedurally generated tasks
-    ``info["step_label"]`` is the ground-truth correctness of the step (a list, one per step, in
-    single-turn mode) for training and evaluating PRMs; it never enters the reward.
+    ``math-verify`` otherwise) and 0.0 when it does not or the episode truncates.
+
+    Recommended dense stack: ``prm_gym.make_dense("prm/Math-v0", coef=None)``, which is
+    ``ProgressReward(env, MathProgress(), coef)`` with coef 0.5 by default. Φ is the share of
+    the task's gold values (intermediate results and the final answer) that correct steps have
+    established so far, and each step earns ``coef`` times the rise of its running best. Each
+    value is paid once, so an episode's dense total is at most ``coef``; repeating a step,
+    padding with true statements (``1 + 1 = 2``), restating numbers or giving the answer with
+    no work earn nothing beyond the share really established. Over 30 tasks the gold solution
+    earns 1.5 at the default coef, more than every hack in ``prm_gym.envs.math.hacks``
+    (the best one, a repeated first step then the right answer, earns 1.41). This is checked
+    by ``prm_gym.testing.check_reward_integrity("prm/Math-v0")``.
+
+    The raw per-step sum ``ProcessReward(env, RuleVerifier())`` scores every step by checking
+    its arithmetic: +1 for new correct work, −1 for a false claim, an unknown number or a wrong
+    answer, and 0 for prose, repeated claims and arithmetic on constants alone. The sum can
+    still be farmed: every *new* true computation is paid, relevant or not. Counting up from a
+    given number (``8 + 1 = 9``, ``9 + 1 = 10``, ...) and then answering earns 17.0 against the
+    gold's 4.6, with or without ``GatedAccumulation``. Use it to score or label steps, not as
+    a dense reward to maximise.
+
+    For procedurally generated tasks ``info["step_label"]`` is the ground-truth correctness of
+    the step (a list, one per step, in single-turn mode) for training and evaluating PRMs. A
+    wrong final answer is labelled ``False`` and idle steps are labelled ``True``. The label
+    never enters the reward.
 
     ## Starting State
     A task drawn from ``tasks`` with the env's seeded generator: ``reset(seed=s)`` fixes it.

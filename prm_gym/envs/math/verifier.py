@@ -135,9 +135,9 @@ class StepChecker:
     ) -> None:
         given = known_numbers(prompt) - _UNIT
         # 0 and 1 ground a computation only when the problem writes them as digits ("x + 1"),
-        # not as words ("keeps one"), or when they are gold values or results.
+        # not as words ("keeps one"), or once a correct claim computed them.
         given |= _UNIT.intersection(numbers_in(prompt))
-        grounding = given | {abs(v) for v in _task_values(task)}
+        grounding = given | ({abs(v) for v in _task_values(task)} - _UNIT)
         self.operands: set[Fraction] = (
             grounding | set(_BASE_CONSTANTS) | set(constants) | _task_constants(task)
         )
