@@ -31,7 +31,7 @@ torch, transformers and tokenizers are imported inside the functions that need t
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -86,22 +86,6 @@ class PRMSample:
 # ---------------------------------------------------------------------------------------------
 # data
 # ---------------------------------------------------------------------------------------------
-def _gold_prover(slip: float, seed: int) -> Callable[[Any, Any], str]:
-    """A scripted prover: plays the task's next gold step, the final answer wrong w.p. ``slip``."""
-    from prm_gym.envs.math.experts import corrupt_answer
-
-    rng = np.random.default_rng(seed)
-
-    def prover(observation: Any, env: Any) -> str:
-        gold = env.task.metadata["gold_steps"]
-        step = str(gold[min(env.num_steps, len(gold) - 1)])
-        if "\\boxed{" in step and rng.random() < slip:
-            step = corrupt_answer(step, rng) or step
-        return step
-
-    return prover
-
-
 def make_prm_dataset(
     env_id: str = "prm/Math-v0",
     n: int = 200,
@@ -126,8 +110,8 @@ def make_prm_dataset(
             Math-Shepherd targets from prover rollouts (``mc_target``), which rate a step by
             whether the gold answer can still be reached -- a slip whose value later steps do
             not reuse is then labelled good.
-        noise: A :class:`~prm_gym.envs.math.experts.NoiseLevel` or ``(p, q)``: probabilities
-            of an arithmetic slip per step and of a wrong final answer.
+        noise: The family's solver noise, for Math a ``NoiseLevel`` or ``(p, q)``:
+            probabilities of an arithmetic slip per step and of a wrong final answer.
         samples_per_task: Solutions per problem (> 1 for best-of-N evaluation).
         mc_rollouts: Rollouts per prefix for ``labels="mc"``.
         mc_target: ``"hard"`` (``1[V > 0]``) or ``"soft"`` (``V``) Math-Shepherd labels.
@@ -137,24 +121,30 @@ def make_prm_dataset(
     """
     import gymnasium as gym
 
-    import prm_gym  # noqa: F401  (registers the envs)
-    from prm_gym.envs.math.experts import NoiseLevel, NoisySolver
+    import prm_gym  # noqa: F401  (registers the envs and their family assets)
+    from prm_gym.core.assets import family_assets
     from prm_gym.rewards.mc_progress import label_steps
 
     if labels not in ("rule", "mc"):
         raise ValueError(f"labels must be 'rule' or 'mc', got {labels!r}")
-    level = noise if isinstance(noise, NoiseLevel) else NoiseLevel(*noise)
-    solver = NoisySolver(level, np.random.default_rng(seed))
-    prover = _gold_prover(0.25, seed)
+    assets = family_assets(env_id)
+    make_prover = assets.extras.get("prover")
+    if assets.solutions is None or (labels == "mc" and make_prover is None):
+        needs = "solutions and extras['prover']" if labels == "mc" else "solutions"
+        raise ValueError(f"{env_id}'s family provides no labelled solutions ({needs})")
+    solutions = assets.solutions(
+        n, seed, noise=noise, samples_per_task=samples_per_task, levels=levels
+    )
+    prover = make_prover(0.25, seed) if make_prover is not None else None
     env = gym.make(env_id) if levels is None else gym.make(env_id, levels=tuple(levels))
     samples: list[PRMSample] = []
     bar = _bar(n, progress, "solutions")
     try:
-        for i in range(n):
-            options = {"task_seed": seed + i // samples_per_task}
+        for solution in solutions:
+            options = {"task": solution.task}
             _, _ = env.reset(options=options)
             task = env.unwrapped.task  # type: ignore[attr-defined]
-            actions = [action for action, _ in solver.plan(task)]
+            actions = list(solution.actions)
             truth: list[bool] = []
             outcome = 0.0
             for action in actions:
@@ -170,6 +160,7 @@ def make_prm_dataset(
             if labels == "rule":
                 targets = tuple(float(t) for t in truth)
             else:
+                assert prover is not None
                 mc = label_steps(env, steps, prover, mc_rollouts, reset_kwargs={"options": options})
                 row = mc.soft if mc_target == "soft" else mc.hard
                 targets = tuple(float(v) for v in row)
