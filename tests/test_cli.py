@@ -63,9 +63,79 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert prm_gym.__version__ in capsys.readouterr().out
 
 
-def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
-    assert "usage: prm-gym" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "usage: prm-gym" in err
+    for command in ("list", "play", "demo", "rollout", "reward-code", "train", "plot"):
+        assert f"\n    {command} " in err or f"\n    {command}\n" in err, command
+    assert "train-prm" in err and "eval-prm" in err
+
+
+def test_one_module_per_command() -> None:
+    import importlib
+
+    from prm_gym.cli import COMMANDS, build_parser
+
+    names = [c.NAME for c in COMMANDS]
+    assert len(names) == len(set(names)) == 9
+    for command in COMMANDS:
+        module = importlib.import_module(command.__name__)
+        assert callable(module.add_parser) and callable(module.run)
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted(names)  # type: ignore[arg-type]
+
+
+def _one_line_error(err: str, command: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"prm-gym {command}: error: "), lines[0]
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_train_refuses_text_envs_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "prm/Math-v0", "--steps", "10", "--quiet"]) == 2
+    line = _one_line_error(capsys.readouterr().err, "train")
+    assert "train takes the manipulation envs" in line and "prm/Reach-v0" in line
+
+
+def test_train_prm_refuses_envs_without_gold_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train-prm", "prm/SQL-v0", "--n", "4", "--out", str(tmp_path), "--quiet"]) == 2
+    line = _one_line_error(capsys.readouterr().err, "train-prm")
+    assert "prm/Math-v0" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["rollout", "reward-code"])
+def test_missing_model_directory_is_one_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for model in (str(tmp_path / "no" / "such" / "dir"), "no-such-dir"):
+        env_id = "prm/Math-v0" if command == "rollout" else "prm/Reach-v0"
+        assert main([command, env_id, "--model", model]) == 2
+        line = _one_line_error(capsys.readouterr().err, command)
+        assert "no such model directory" in line and "Repo id" not in line
+
+
+def test_rollout_refuses_manipulation_envs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rollout", "prm/Reach-v0", "--model", "x"]) == 2
+    assert "rollout takes the text envs" in _one_line_error(capsys.readouterr().err, "rollout")
+
+
+def test_library_errors_become_one_line_and_debug_shows_the_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    assert main(["plot", str(bad)]) == 2
+    line = _one_line_error(capsys.readouterr().err, "plot")
+    assert "not a learning-curve CSV" in line and "(ValueError)" in line
+    monkeypatch.setenv("PRM_GYM_DEBUG", "1")
+    with pytest.raises(ValueError, match="not a learning-curve CSV"):
+        main(["plot", str(bad)])
 
 
 def test_python_m_prm_gym_cli_list() -> None:

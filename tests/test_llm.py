@@ -140,8 +140,17 @@ def test_sampling_n_seed_and_global_rng(backend: TransformersBackend) -> None:
 
 
 def test_context_overflow_is_a_clear_error(backend: TransformersBackend) -> None:
+    from prm_gym.llm import ContextOverflowError
+
     with pytest.raises(ValueError, match="exceeds the model's context"):
         backend.generate(["Step " * 2000], GREEDY)
+    # every overflowing prompt of a batch is named, so callers can drop those and go on
+    with pytest.raises(ContextOverflowError) as caught:
+        backend.generate(["Step 1", "Step " * 2000, "2 + 2", "Step " * 3000], GREEDY)
+    assert caught.value.indices == (1, 3)
+    with pytest.raises(ContextOverflowError) as caught:
+        backend.logprobs(["Step " * 1020], ["1 2 3 4 5 6 7 8 9"])
+    assert caught.value.indices == (0,)
 
 
 def test_save_and_load_from_directory(backend: TransformersBackend, tmp_path: Any) -> None:

@@ -455,3 +455,58 @@ def test_obs_norm_rejects_bad_choices() -> None:
             progress_bar=False,
             algo_kwargs={"policy_kwargs": {"features_extractor_class": object}},
         )
+
+
+# -- hardening (issue 15) -----------------------------------------------------------------------
+def test_her_with_more_sub_envs_than_the_warm_up_covers() -> None:
+    """With 4 sub-envs of 50-step episodes, SB3's 100-step warm-up ended before any episode did
+    ("Unable to sample before the end of the first episode"); the default now waits for one."""
+    curve = train(
+        "prm/Push-v0",
+        her=True,
+        shaping="potential",
+        n_envs=4,
+        total_timesteps=240,
+        eval_every=240,
+        eval_episodes=1,
+        progress_bar=False,
+        algo_kwargs={**SMALL_NET, "batch_size": 32},
+    )
+    assert curve.steps == [0, 240]
+    assert curve.config["learning_starts"] == 200  # 4 sub-envs x 50 steps
+    with pytest.raises(ValueError, match=r"learning_starts >= n_envs x episode length = 4 x 50"):
+        train("prm/Reach-v0", her=True, n_envs=4, learning_starts=100, progress_bar=False)
+
+
+def test_train_writes_no_sb3_log_dir_in_the_temp_dir(tmp_path: Path) -> None:
+    import tempfile
+
+    before = {p.name for p in Path(tempfile.gettempdir()).glob("SB3-*")}
+    train(
+        "prm/Reach-v0",
+        total_timesteps=20,
+        eval_every=20,
+        eval_episodes=1,
+        progress_bar=False,
+        log_path=tmp_path / "run.csv",
+    )
+    after = {p.name for p in Path(tempfile.gettempdir()).glob("SB3-*")}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run.csv"]
+
+
+def test_plot_warns_on_a_single_point_and_refuses_an_empty_curve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = LearningCurve([0], [0.0], [0.0], {"env_id": "prm/Push-v0", "algo": "sac"})
+    with pytest.warns(UserWarning, match="only 1 evaluation point"):
+        plot_learning_curves([one], tmp_path / "one.png")
+    with pytest.raises(ValueError, match="no evaluation points"):
+        plot_learning_curves([LearningCurve()], tmp_path / "none.png")
+    csv_path = one.to_csv(tmp_path / "one.csv")
+    assert main(["plot", str(csv_path), "--out", str(tmp_path / "p.png")]) == 0
+    err = capsys.readouterr().err
+    assert "prm-gym plot: warning:" in err and "1 evaluation point" in err
+    LearningCurve(config={"env_id": "x"}).to_csv(tmp_path / "empty.csv")
+    assert main(["plot", str(tmp_path / "empty.csv"), "--out", str(tmp_path / "e.png")]) == 2
+    assert "no evaluation points" in capsys.readouterr().err
