@@ -378,7 +378,8 @@ class ExpertProgressProxy:
     of reward with time (in [−1, 1]; a constant reward scores 0).
 
     Args:
-        env_id: A manipulation env id with a scripted expert (``prm/Reach-v0`` …).
+        env_id: An env id whose family has a scripted expert (``FamilyAssets.gold_policy``)
+            and a ``describe_state()`` view: the manipulation envs (``prm/Reach-v0`` …).
         n_episodes: Expert episodes (their states are collected once, at construction).
         seed: Base reset seed.
     """
@@ -386,19 +387,22 @@ class ExpertProgressProxy:
     def __init__(self, env_id: str, n_episodes: int = 4, seed: int = 0) -> None:
         import gymnasium as gym
 
-        import prm_gym  # noqa: F401  (registers the prm/* ids)
-        from prm_gym.envs.manipulation.experts import expert_for
+        import prm_gym  # noqa: F401  (registers the prm/* ids and their family assets)
+        from prm_gym.core.assets import family_assets
 
+        make_expert = family_assets(env_id).gold_policy
+        if make_expert is None:
+            raise ValueError(f"{env_id}'s family has no scripted expert (gold_policy)")
         env = gym.make(env_id)
-        expert = expert_for(env_id)
         self.episodes: list[list[dict[str, Any]]] = []
         try:
             for i in range(n_episodes):
                 obs, info = env.reset(seed=seed + i)
+                expert = make_expert()
                 states = [parse_state(env.unwrapped.describe_state())]  # type: ignore[attr-defined]
                 done = bool(info.get("is_success"))
                 while not done:
-                    obs, _, terminated, truncated, info = env.step(expert(obs))
+                    obs, _, terminated, truncated, info = env.step(expert(obs, info, env))
                     states.append(parse_state(env.unwrapped.describe_state()))  # type: ignore[attr-defined]
                     done = terminated or truncated or bool(info.get("is_success"))
                 self.episodes.append(states)
