@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from prm_gym.core.scorer import Potential, Scorer, StepContext
-from prm_gym.envs.code.rewards import WeightedTestPassReward, pass_at_k
+from prm_gym.envs.code.rewards import CodeProgress, WeightedTestPassReward, pass_at_k
 from prm_gym.envs.math.progress import MathProgress
 from prm_gym.envs.math.verifier import RuleVerifier, StepVerdict
 from prm_gym.envs.sql.rewards import SQLPartialReward, SQLProgress, SQLRepeatPenalty
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CodeCheck",
+    "CodeProgress",
     "ImplicitPRM",
     "LLMJudge",
     "LearnedProgressPotential",

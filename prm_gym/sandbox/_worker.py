@@ -910,6 +910,11 @@ class _Encoder:
             return value if -_BIG_INT < value < _BIG_INT else {"i": hex(value)}
         if kind is float:
             return value if value - value == 0.0 else {"x": repr(value)}
+        if kind in _CONTAINERS:
+            self.items += len(value)  # counted up front: a huge container fails at once
+            if self.items > MAX_ITEMS:
+                raise NotPlain(f"more than {MAX_ITEMS} values")
+            self.items -= len(value)
         if kind is list:
             return [self.encode(v, depth + 1) for v in value]
         if kind is tuple:
@@ -928,6 +933,8 @@ class _Encoder:
                 return self.encode(convert(value), depth)
         raise NotPlain(f"a value of type {_type_name(value)} is not plain data")
 
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
 
 _BASES: tuple[tuple[type, Any], ...] = (
     (int, int.__index__),

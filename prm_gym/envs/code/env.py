@@ -152,7 +152,13 @@ class CodeEnv(TextEnv):
 
     @property
     def sandbox(self) -> Sandbox:
-        """The sandbox running submissions (started on first use)."""
+        """The sandbox running submissions (started on first use; ``RuntimeError`` after
+        :meth:`close`, which never starts a new one)."""
+        if self._closed:
+            raise RuntimeError(
+                "CodeEnv was closed: its sandbox is released and no new one is started; "
+                "make a new env with gym.make"
+            )
         if self._sandbox is None or (self._owns_sandbox and self._sandbox.closed):
             hidden = default_hidden_paths()
             if self._task_file is not None:
