@@ -20,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import platform
 import statistics
 import time
@@ -179,6 +180,17 @@ def measure(workloads: list[Workload], steps: int, warmup: int, rounds: int) -> 
             w.rates.append(done / (time.perf_counter() - start))
 
 
+def make_pusher() -> gym.Env[Any, Any]:
+    """Gymnasium's ``Pusher-v5``, or exit with what to install (it needs ``imageio``)."""
+    if importlib.util.find_spec("imageio") is None:
+        raise SystemExit(
+            "manipulation_env.py: error: the comparison with Gymnasium's Pusher-v5 needs the "
+            "imageio package, which Gymnasium's MuJoCo envs import: pip install 'prm-gym[bench]' "
+            "(or pip install imageio)"
+        )
+    return gym.make("Pusher-v5")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20000, help="steps per workload and round")
@@ -188,7 +200,7 @@ def main() -> None:
     steps, rounds = (3000, 1) if args.quick else (args.steps, args.rounds)
     warmup = min(1000, steps)
 
-    pusher = gym.make("Pusher-v5")
+    pusher = make_pusher()
     push = gym.make(ENV_ID)
     shaped = PotentialShaping(
         gym.make("prm/Push-v0"), StagedPotential("prm/Push-v0"), gamma=1.0, name="shaping"

@@ -37,6 +37,7 @@ does.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -151,7 +152,17 @@ def compare(cache_size: int) -> None:
         env.close()
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``--help`` prints what the benchmark measures and exits without running it."""
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog="Takes no options; see the module docstring for the method.",
+    )
+    return parser.parse_args(argv)
+
+
 def main() -> None:
+    parse_args()
     torch.set_num_threads(1)
     print(
         f"{ENV_ID} x {NUM_ENVS}, tiny GPT-2 RewardHeadPRM, min of {ROUNDS} rounds of {STEPS} steps"
