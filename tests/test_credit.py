@@ -248,6 +248,43 @@ def test_min_form_rejects_bad_temperature(temperature: float) -> None:
         min_form_rewards([1.0, 2.0], temperature)
 
 
+@given(
+    values=hnp.arrays(np.float64, st.integers(1, 6), elements=st.floats(-1.0, 1.0)),
+    scale=st.floats(0.01, 10.0),
+    temperature=TEMPERATURES,
+)
+def test_min_form_scale_applies_temperature_to_the_unscaled_score(
+    values: np.ndarray, scale: float, temperature: float
+) -> None:
+    """PURE's T acts on PR / s: the weights of s·PR at scale s are those of PR at scale 1, so the
+    shaped rewards are exactly s times the unscaled ones."""
+    close(
+        min_form_weights(scale * values, temperature, scale=scale),
+        min_form_weights(values, temperature),
+    )
+    close(
+        min_form_rewards(scale * values, temperature, scale=scale),
+        scale * min_form_rewards(values, temperature),
+        tol=1e-9,
+    )
+
+
+def test_min_form_without_scale_lets_padding_pay_at_small_coef() -> None:
+    """The hazard ``scale`` removes: T = 0.1 on 0.1-scaled scores is T = 1 on the scores."""
+    coef, false_then_true = 0.1, np.array([-1.0] + [1.0] * 6)
+    short = np.array([-1.0, 1.0])
+    unscaled_t = min_form_rewards(coef * false_then_true, 0.1).sum()
+    assert unscaled_t > min_form_rewards(coef * short, 0.1).sum() + 0.05  # padding pays
+    padded = min_form_rewards(coef * false_then_true, 0.1, scale=coef).sum()
+    assert padded == pytest.approx(-coef, rel=1e-6)
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf")])
+def test_min_form_rejects_bad_scale(scale: float) -> None:
+    with pytest.raises(ValueError, match="scale"):
+        min_form_rewards([1.0, 2.0], 0.1, scale=scale)
+
+
 def test_min_form_rejects_mask_mismatch() -> None:
     with pytest.raises(ValueError, match="mask shape"):
         min_form_rewards([[1.0, 2.0]], 0.1, [True, True])

@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 import prm_gym  # noqa: F401
 from prm_gym.core import StepContext
 from prm_gym.rewards import RuleVerifier
-from prm_gym.wrappers import PotentialShaping, ProcessReward
+from prm_gym.wrappers import GatedAccumulation, PotentialShaping, ProcessReward
 from prm_gym.wrappers.vector import VectorPotentialShaping, VectorProcessReward
 
 
@@ -197,3 +197,55 @@ def test_vector_shaping_fallback_without_batch() -> None:
     obs, _, terminated, _, info = envs.step(np.array([0, 1]))
     expected = np.where(terminated, 0.0, obs[:, 0]) - phi0
     assert np.allclose(info["reward_components"]["shaping"], expected)
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_shaping_outside_sub_env_gate_extends_its_step_rewards(mode: AutoresetMode) -> None:
+    """A sub-env's GatedAccumulation publishes step_rewards; the vector shaping outside adds
+    its own per-step terms there, so they still sum to what the learner received."""
+    n, gamma = 2, 1.0
+
+    def make() -> gym.Env[Any, Any]:
+        return GatedAccumulation(ProcessReward(gym.make("prm/Math-v0"), RuleVerifier()))
+
+    envs = VectorPotentialShaping(
+        gym.vector.SyncVectorEnv([make] * n, autoreset_mode=mode),
+        lambda obs, info: 0.01 * len(str(obs)),
+        gamma=gamma,
+    )
+    envs.reset(seed=0)
+    subs = envs.unwrapped.envs  # type: ignore[attr-defined]
+    gold = [e.unwrapped.task.metadata["gold_steps"] for e in subs]
+    totals = np.zeros(n)
+    for t in range(max(len(g) for g in gold)):
+        actions = tuple(g[min(t, len(g) - 1)] for g in gold)
+        _, rewards, terminated, truncated, info = envs.step(actions)
+        totals += rewards
+        done = np.logical_or(terminated, truncated)
+        for i in np.flatnonzero(done):
+            where = info["final_info"] if mode == AutoresetMode.SAME_STEP else info
+            if np.isnan(totals[i]):
+                continue
+            assert sum(where["step_rewards"][i]) == pytest.approx(totals[i])
+            totals[i] = np.nan  # one episode per sub-env is checked
+    assert np.isnan(totals).all()
+
+
+class Unpicklable:
+    """A stateful potential that cannot be deep-copied (it holds a generator)."""
+
+    def __init__(self) -> None:
+        self.handle = (x for x in range(3))
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, obs: Any, info: Any) -> float:
+        return 0.0
+
+
+def test_vector_shaping_stateful_potential_must_be_copyable() -> None:
+    with pytest.raises(TypeError, match="deepcopy"):
+        VectorPotentialShaping(
+            gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"), Unpicklable()
+        )
