@@ -7,6 +7,7 @@ plain summation but not under min-form credit or gating.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -16,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import prm_gym  # noqa: F401  (registers prm/Math-v0)
+from prm_gym.core import StepContext
 from prm_gym.credit import (
     implicit_step_rewards,
     log_sigmoid_centering,
@@ -205,6 +207,13 @@ def test_min_form_credit_pays_pure_rewards_at_the_end() -> None:
 # Reward hacking: repeat a step the scorer likes and never answer
 
 
+class EveryStep:
+    """+1 for every step: RuleVerifier no longer pays repeats, this scorer still does."""
+
+    def score(self, contexts: Sequence[StepContext]) -> np.ndarray:
+        return np.ones(len(contexts))
+
+
 def hack_actions(repeats: int) -> list[str]:
     probe = math_env()
     probe.reset(seed=0)
@@ -214,7 +223,8 @@ def hack_actions(repeats: int) -> list[str]:
 @pytest.mark.parametrize("wrap", ["sum", "min_form", "gate", "posterior"])
 def test_repeating_a_good_step_pays_only_under_summation(wrap: str) -> None:
     def make(max_steps: int = 16) -> gym.Env[Any, Any]:
-        env: gym.Env[Any, Any] = ProcessReward(math_env(max_steps), RuleVerifier(), coef=0.25)
+        # A presence scorer (+1 per step): the per-step credit a repeating policy farms.
+        env: gym.Env[Any, Any] = ProcessReward(math_env(max_steps), EveryStep(), coef=0.25)
         if wrap == "min_form":
             env = MinFormCredit(env)
         elif wrap == "gate":

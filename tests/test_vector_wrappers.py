@@ -121,8 +121,8 @@ def test_vector_process_reward_single_turn_substeps(mode: AutoresetMode) -> None
     _, _, terminated, _, info = envs.step(solutions)
     assert terminated.all()
     assert info["reward_components"]["process"][0] == 1.0
-    # false claim, true claim, unsupported answer: mean(-1, +1, -1)
-    assert info["reward_components"]["process"][1] == pytest.approx(-1 / 3)
+    # false claim, constants-only true claim (no new work: 0), wrong answer: mean(-1, 0, -1)
+    assert info["reward_components"]["process"][1] == pytest.approx(-2 / 3)
 
 
 class BatchCountingPotential:

@@ -347,18 +347,30 @@ def test_gate_threshold_above_outcome_keeps_outcome_drops_process() -> None:
 # Farming per-step credit
 
 
+class EveryValidStep:
+    """A presence scorer: +1 for every step, the per-step credit a farmer maximises."""
+
+    def score(self, contexts: Sequence[StepContext]) -> np.ndarray:
+        return np.ones(len(contexts), np.float32)
+
+
 def test_farming_trivial_true_claims_pays_only_without_gate() -> None:
     max_steps = 6
     farmer = [f"Step {k}: 1 + 1 = 2" for k in range(1, max_steps + 1)]
 
-    ungated = ProcessReward(make(max_steps=max_steps), RuleVerifier(), coef=COEF)
+    # RuleVerifier itself no longer pays constants-only claims ...
+    ruled = ProcessReward(make(max_steps=max_steps), RuleVerifier(), coef=COEF)
+    ruled.reset(seed=0)
+    assert episode_return(play(ruled, farmer)) == 0.0
+    # ... but a scorer that pays presence is farmed ungated, and the gate stops it.
+    ungated = ProcessReward(make(max_steps=max_steps), EveryValidStep(), coef=COEF)
     ungated.reset(seed=0)
     results = play(ungated, farmer)
     assert len(results) == max_steps and results[-1][3] and not results[-1][2]
     assert results[-1][4]["outcome"] == 0.0
     assert math.isclose(episode_return(results), COEF * max_steps)  # the hack works ungated
 
-    gated = gated_env(max_steps=max_steps)
+    gated = GatedAccumulation(ProcessReward(make(max_steps=max_steps), EveryValidStep(), COEF))
     gated.reset(seed=0)
     results = play(gated, farmer)
     assert results[-1][3]
@@ -548,7 +560,7 @@ def test_established_numbers_do_not_carry_over_between_episodes() -> None:
         assert components(info)["process"] == COEF  # 1024 is known in this episode
         env.reset(seed=seed)
         _, _, _, _, info = env.step(USES_1024)
-        assert components(info)["process"] == -COEF  # ... and forgotten after reset
+        assert components(info)["process"] == 0.0  # ... and forgotten after reset (no new work)
 
 
 def test_process_history_skips_actions_the_env_rejected() -> None:
@@ -562,5 +574,6 @@ def test_process_history_skips_actions_the_env_rejected() -> None:
         assert info["action_valid"] is False
         _, _, _, _, info = env.step(USES_1024)
         assert info["action_valid"] is True
-        assert info["step_label"] is False  # the env never saw 1024 established
-        assert components(info)["process"] == -COEF
+        # The env never saw 1024 established: constants-only arithmetic, not paid as progress
+        # (after the same step made valid, it is; see the previous test).
+        assert components(info)["process"] == 0.0
