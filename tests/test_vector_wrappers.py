@@ -249,3 +249,44 @@ def test_vector_shaping_stateful_potential_must_be_copyable() -> None:
         VectorPotentialShaping(
             gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="sync"), Unpicklable()
         )
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_vector_shaping_outside_vector_attribution_extends_its_step_rewards(
+    mode: AutoresetMode,
+) -> None:
+    from prm_gym.rewards.spa import VectorProgressEstimator
+    from prm_gym.wrappers.vector import VectorProgressAttribution
+
+    est = VectorProgressEstimator(hidden=(4,))
+    est.fit([np.ones((3, 8)), np.zeros((2, 8))], [1.0, 0.0], epochs=2)
+    n = 2
+    envs = VectorPotentialShaping(
+        VectorProgressAttribution(
+            gym.make_vec(
+                "CartPole-v1",
+                num_envs=n,
+                vectorization_mode="sync",
+                vector_kwargs={"autoreset_mode": mode},
+            ),
+            est,
+            beta=0.1,
+        ),
+        lambda obs, info: 10.0 * float(obs[0]),
+        gamma=1.0,
+    )
+    envs.reset(seed=0)
+    totals, checked = np.zeros(n), np.zeros(n, dtype=bool)
+    pending = np.zeros(n, dtype=bool)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        _, rewards, terminated, truncated, info = envs.step(rng.integers(0, 2, size=n))
+        totals += np.where(pending, 0.0, rewards)
+        done = np.logical_or(terminated, truncated)
+        for i in np.flatnonzero(done & ~checked):
+            assert sum(info["step_rewards"][i]) == pytest.approx(totals[i], abs=1e-9)
+            checked[i] = True
+        pending = done if mode == AutoresetMode.NEXT_STEP else pending
+        if checked.all():
+            break
+    assert checked.all()

@@ -35,9 +35,10 @@ class VectorPotentialShaping(VectorWrapper):
     * **Boundaries.** F is never computed across an autoreset: in ``NEXT_STEP`` mode the reset
       step gets F = 0 and starts the new episode's Φ(s₀); in ``SAME_STEP`` mode F uses the final
       observation and the returned reset observation starts the next episode.
-    * **Trajectory-level wrappers inside the sub-envs.** When a sub-env's own wrapper published
-      ``step_rewards`` for the episode that just ended, this wrapper adds its per-step terms
-      for that sub-env to it (the ``final_info`` entry in ``SAME_STEP`` mode).
+    * **Trajectory-level wrappers inside.** When a wrapper inside (a vector wrapper, or a
+      sub-env's own wrapper: the ``final_info`` entry in ``SAME_STEP`` mode) published
+      ``step_rewards`` for a sub-env's episode that just ended, this wrapper adds its per-step
+      terms for that sub-env to them, so they still sum to the episode's return.
 
     Example:
         >>> import gymnasium as gym
@@ -162,14 +163,20 @@ class VectorPotentialShaping(VectorWrapper):
         return obs, rewards, terminated, truncated, infos
 
     def _extend_step_rewards(self, infos: dict[str, Any], i: int, same_step: bool) -> None:
-        """Add sub-env ``i``'s shaping terms to the ``step_rewards`` its own wrapper published."""
-        where = infos.get("final_info") if same_step else infos
-        if not isinstance(where, dict) or "step_rewards" not in where:
+        """Add sub-env ``i``'s shaping terms to the ``step_rewards`` published for its episode.
+
+        A vector wrapper inside publishes them at the top level; a sub-env's own wrapper in the
+        step info (``final_info`` after a ``SAME_STEP`` reset).
+        """
+        places = [infos, infos.get("final_info")] if same_step else [infos]
+        for where in places:
+            if not isinstance(where, dict) or "step_rewards" not in where:
+                continue
+            mask = where.get("_step_rewards")
+            inner = where["step_rewards"][i]
+            if (mask is not None and not bool(mask[i])) or inner is None:
+                continue
+            if len(inner) == len(self._terms[i]):
+                terms = np.asarray(self._terms[i])
+                where["step_rewards"][i] = (np.asarray(inner, np.float64) + terms).tolist()
             return
-        mask = where.get("_step_rewards")
-        if mask is not None and not bool(mask[i]):
-            return
-        inner = where["step_rewards"][i]
-        if inner is None or len(inner) != len(self._terms[i]):
-            return
-        where["step_rewards"][i] = (np.asarray(inner, np.float64) + self._terms[i]).tolist()
