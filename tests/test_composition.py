@@ -34,7 +34,7 @@ from prm_gym.wrappers import (
     RewardNormalize,
     RewardTransform,
 )
-from prm_gym.wrappers.components import EpisodeTerms
+from prm_gym.wrappers.components import EpisodeTerms, add_reward_component
 from prm_gym.wrappers.progress import ProgressReward
 
 Env = gym.Env[Any, Any]
@@ -466,3 +466,23 @@ def test_transform_outside_transform_reads_the_transformed_value() -> None:
 def test_source_outside_a_wrapper_naming_its_component_is_refused() -> None:
     with pytest.raises(ValueError, match=r"RewardTransform\(ProcessReward\("):
         ProcessReward(RewardTransform(make_math(), REFS), RuleVerifier())
+
+
+class PlainBonus(gym.Wrapper[Any, Any, Any, Any]):
+    """A third-party per-step wrapper that records its term with plain add_reward_component."""
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        reward = add_reward_component(info, reward, "bonus", 0.5)
+        return obs, reward, terminated, truncated, info
+
+
+def test_plain_per_step_term_outside_a_gate_drops_step_rewards_never_stale() -> None:
+    inner = GatedAccumulation(ProcessReward(make_math(), RuleVerifier()))
+    _, info = play_gold(inner)
+    assert "step_rewards" in info
+    total, info = play_gold(
+        PlainBonus(GatedAccumulation(ProcessReward(make_math(), RuleVerifier())))
+    )
+    assert "step_rewards" not in info and "step_reward_components" not in info
+    assert total > 0.5  # the bonus itself was paid

@@ -179,10 +179,11 @@ class EpisodeTerms:
         if inner is None:
             return
         if len(inner) != len(self.values):
-            raise RuntimeError(
-                f"an inner wrapper published {len(inner)} step rewards for an episode of "
-                f"{len(self.values)} steps; was the env stepped past its end without a reset?"
-            )
+            # Episodes out of step (the env was stepped past its end without a reset, or this
+            # wrapper was added mid-episode): the view cannot be made consistent, so drop it.
+            info.pop("step_rewards")
+            info.pop(STEP_COMPONENTS, None)
+            return
         if isinstance(view, dict) and all(len(v) == len(self.values) for v in view.values()):
             _publish(info, {**view, key: self.values})
         else:  # published by a wrapper that keeps no per-component view
