@@ -186,9 +186,8 @@ def test_a_job_that_fakes_its_end_cannot_reach_the_next_one(single: Sandbox) -> 
     )
     liar = single.run_tests(fake + "time.sleep(0.4)\nprint('late', flush=True)\n", [])
     assert liar.status == "protocol_error" and not liar.passed
-    assert liar.stdout.endswith("late\n")  # its own output, not the next job's
     result = single.run_tests(ADD + "print('mine')", ADD_TESTS)
-    assert result.passed and result.stdout == "mine\n"
+    assert result.passed and result.stdout == "mine\n"  # nothing of the liar's late output
     before = single.stats
     forever = single.run_tests(fake + "time.sleep(60)", ["assert True"], timeout=0.5)
     assert forever.status == "timeout" and not forever.passed

@@ -660,9 +660,12 @@ class Sandbox:
         return result
 
 
-def _split_assert(test: str) -> tuple[str, str]:
-    """The source of both sides of a test that is a plain ``assert left == right`` (the
-    worker evaluates them apart to report "expected X, got Y"), else ``("", "")``.
+def _split_assert(test: str) -> tuple[str, str, str]:
+    """For a test that is a plain ``assert left == right``: the source of both sides (the
+    judge evaluates them apart to report "expected X, got Y"), and, when ``left`` is a call
+    ``name(...)`` whose arguments and ``right`` are all literals, the call as
+    ``"name\0(args,)\0{kwargs}"`` (the judge may then send a run of such calls to the
+    solution at once: their arguments do not depend on earlier results). Else empty strings.
 
     Parsed here, once per distinct (short) test, rather than in every fresh job process: the
     same tests run again and again, and ``ast`` is slow to start in a new process."""
@@ -670,15 +673,15 @@ def _split_assert(test: str) -> tuple[str, str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _split_cached(test: str) -> tuple[str, str]:
+def _split_cached(test: str) -> tuple[str, str, str]:
     return _split(test)
 
 
-def _split(test: str) -> tuple[str, str]:
+def _split(test: str) -> tuple[str, str, str]:
     try:
         body = ast.parse(test, "<test>", "exec").body
     except Exception:  # the worker's compile reports it
-        return "", ""
+        return "", "", ""
     if (
         len(body) == 1
         and isinstance(body[0], ast.Assert)
@@ -691,8 +694,30 @@ def _split(test: str) -> tuple[str, str]:
         left = ast.get_source_segment(test, compare.left)
         right = ast.get_source_segment(test, compare.comparators[0])
         if left and right:
-            return left, right
-    return "", ""
+            return left, right, _literal_call(test, compare.left, compare.comparators[0])
+    return "", "", ""
+
+
+def _literal_call(test: str, left: ast.expr, right: ast.expr) -> str:
+    if not (isinstance(left, ast.Call) and isinstance(left.func, ast.Name)):
+        return ""
+    values = [*left.args, *(k.value for k in left.keywords), right]
+    if any(isinstance(a, ast.Starred) for a in left.args) or any(
+        k.arg is None for k in left.keywords
+    ):
+        return ""
+    try:
+        for node in values:
+            ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return ""
+    args = [ast.get_source_segment(test, a) for a in left.args]
+    kwargs = [(k.arg, ast.get_source_segment(test, k.value)) for k in left.keywords]
+    if any(a is None for a in args) or any(v is None for _, v in kwargs):
+        return ""
+    args_source = "(" + "".join(f"({a}), " for a in args) + ")"
+    kwargs_source = "{" + ", ".join(f"{k!r}: ({v})" for k, v in kwargs) + "}"
+    return f"{left.func.id}\0{args_source}\0{kwargs_source}"
 
 
 def _encode_job(
@@ -700,8 +725,8 @@ def _encode_job(
 ) -> bytes:
     """The framing ``_worker._read_job`` reads: cheap to parse in a fresh process. A 4-byte
     length, then length-prefixed fields: the limits as ASCII integers, the code, the trusted
-    helpers, the trusted setup, the entry point, and per test its source and the sides of a
-    plain ``assert a == b``."""
+    helpers, the trusted setup, the entry point, and per test its source, the sides of a
+    plain ``assert a == b`` and its literal call (:func:`_split_assert`)."""
     numbers = [
         limits.memory_mb,
         limits.cpu_limit,
