@@ -15,6 +15,7 @@ from itertools import pairwise
 
 __all__ = [
     "Claim",
+    "claims_of",
     "extract_claims",
     "known_numbers",
     "normalise_maths",
@@ -265,6 +266,13 @@ def _is_bare_number(expr: str) -> bool:
 
 def extract_claims(step: str) -> list[Claim]:
     """The arithmetic claims written in ``step``, in order."""
+    return list(claims_of(step))
+
+
+@lru_cache(maxsize=4096)
+def claims_of(step: str) -> tuple[Claim, ...]:
+    """:func:`extract_claims` as a cached tuple: verifiers judge a step once as the step scored
+    and again as history of the next one, so each step is parsed once."""
     segments = normalise_maths(step).split("=")
     claims = []
     for left_seg, right_seg in pairwise(segments):
@@ -299,4 +307,4 @@ def extract_claims(step: str) -> list[Claim]:
                 f"{lhs} = {rhs}", lhs_value, rhs_value, tuple(operands), tuple(results), tolerance
             )
         )
-    return claims
+    return tuple(claims)

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ from prm_gym.envs.math.answers import (
     format_number,
     parse_number,
 )
-from prm_gym.envs.math.steps import Claim, extract_claims, known_numbers, numbers_in
+from prm_gym.envs.math.steps import Claim, claims_of, known_numbers, numbers_in
 
 __all__ = ["RuleVerifier", "StepChecker", "StepVerdict", "reported_answer", "verify_steps"]
 
@@ -71,6 +72,16 @@ class StepVerdict:
     answer_correct: bool | None = None
 
 
+_final_answer = lru_cache(maxsize=4096)(extract_final_answer)
+
+
+@lru_cache(maxsize=1024)
+def _given_numbers(prompt: str) -> frozenset[Fraction]:
+    """The numbers of a problem that ground a computation: 0 and 1 only when the problem writes
+    them as digits ("x + 1"), not as words ("keeps one")."""
+    return frozenset(known_numbers(prompt) - _UNIT) | _UNIT.intersection(numbers_in(prompt))
+
+
 def _task_values(task: Any) -> set[Fraction]:
     """The task's gold intermediate values, signed."""
     meta = getattr(task, "metadata", None) or {}
@@ -82,7 +93,7 @@ def _task_constants(task: Any) -> set[Fraction]:
     return {v for v in (parse_number(str(t)) for t in meta.get("constants", ())) if v is not None}
 
 
-def _is_identity(claim: Claim, grounded: set[Fraction]) -> bool:
+def _is_identity(claim: Claim, grounding: set[Fraction], new: set[Fraction]) -> bool:
     """``36 * 1 = 36``, ``0 + 36 = 36``: the value is an operand and the others are 0s and 1s
     that are constants here (not numbers of the problem or results)."""
     value = claim.lhs_value
@@ -91,7 +102,7 @@ def _is_identity(claim: Claim, grounded: set[Fraction]) -> bool:
     if abs(value) not in rest:
         return False
     rest.remove(abs(value))
-    return all(op in _UNIT and op not in grounded for op in rest)
+    return all(op in _UNIT and op not in grounding and op not in new for op in rest)
 
 
 def reported_answer(context: StepContext) -> tuple[str, bool] | None:
@@ -133,11 +144,7 @@ class StepChecker:
         constants: Iterable[Fraction] = (),
         answer_timeout: float = 2.0,
     ) -> None:
-        given = known_numbers(prompt) - _UNIT
-        # 0 and 1 ground a computation only when the problem writes them as digits ("x + 1"),
-        # not as words ("keeps one"), or once a correct claim computed them.
-        given |= _UNIT.intersection(numbers_in(prompt))
-        grounding = given | ({abs(v) for v in _task_values(task)} - _UNIT)
+        grounding = set(_given_numbers(prompt)) | ({abs(v) for v in _task_values(task)} - _UNIT)
         self.operands: set[Fraction] = (
             grounding | set(_BASE_CONSTANTS) | set(constants) | _task_constants(task)
         )
@@ -173,7 +180,7 @@ class StepChecker:
         new_abs: set[Fraction] = set()
         keys: set[_ClaimKey] = set()
         idle: str | None = None
-        claims = extract_claims(step)
+        claims = claims_of(step)
         for claim in claims:
             if not claim.correct:
                 if claim.lhs_value is None:
@@ -182,8 +189,8 @@ class StepChecker:
                 return StepVerdict(False, True, f"{claim.text} is false ({actual})"), False, set()
             assert claim.lhs_value is not None and claim.rhs_value is not None
             ops = claim.operands
-            grounded = self.grounding | new_abs
-            if not any(op in grounded for op in ops):
+            grounding = self.grounding
+            if not any(op in grounding or op in new_abs for op in ops):
                 idle = idle or f"{claim.text} computes from constants alone"
                 continue
             for op in ops:
@@ -193,7 +200,7 @@ class StepChecker:
                         "an earlier step"
                     )
                     return StepVerdict(False, True, reason), False, set()
-            if _is_identity(claim, grounded):
+            if _is_identity(claim, grounding, new_abs):
                 idle = idle or f"{claim.text} is an identity"
                 continue
             key = (claim.lhs_value, frozenset(ops) - _UNIT)
@@ -205,7 +212,7 @@ class StepChecker:
             new_abs = {abs(v) for v in new}
         checked = bool(claims)
         answer_correct: bool | None = None
-        answer_text = extract_final_answer(step)
+        answer_text = _final_answer(step)
         if answer_text is not None:
             answer_correct = self._answer_ok(answer_text, reported, new)
             if answer_correct is False:
