@@ -199,19 +199,23 @@ def test_vector_shaping_fallback_without_batch() -> None:
     assert np.allclose(info["reward_components"]["shaping"], expected)
 
 
+@pytest.mark.parametrize("outer", ["shaping", "process"])
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
-def test_vector_shaping_outside_sub_env_gate_extends_its_step_rewards(mode: AutoresetMode) -> None:
-    """A sub-env's GatedAccumulation publishes step_rewards; the vector shaping outside adds
-    its own per-step terms there, so they still sum to what the learner received."""
-    n, gamma = 2, 1.0
+def test_vector_per_step_wrapper_outside_sub_env_gate_extends_its_step_rewards(
+    mode: AutoresetMode, outer: str
+) -> None:
+    """A sub-env's GatedAccumulation publishes step_rewards; a vector per-step wrapper outside
+    adds its own per-step terms there, so they still sum to what the learner received."""
+    n = 2
 
     def make() -> gym.Env[Any, Any]:
         return GatedAccumulation(ProcessReward(gym.make("prm/Math-v0"), RuleVerifier()))
 
-    envs = VectorPotentialShaping(
-        gym.vector.SyncVectorEnv([make] * n, autoreset_mode=mode),
-        lambda obs, info: 0.01 * len(str(obs)),
-        gamma=gamma,
+    vec = gym.vector.SyncVectorEnv([make] * n, autoreset_mode=mode)
+    envs: Any = (
+        VectorPotentialShaping(vec, lambda obs, info: 0.01 * len(str(obs)), gamma=1.0)
+        if outer == "shaping"
+        else VectorProcessReward(vec, RuleVerifier(), coef=0.5)
     )
     envs.reset(seed=0)
     subs = envs.unwrapped.envs  # type: ignore[attr-defined]

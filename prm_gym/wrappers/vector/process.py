@@ -8,7 +8,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from prm_gym.core.scorer import Scorer, StepContext
-from prm_gym.wrappers.vector._util import AutoresetTracker, set_components, step_info
+from prm_gym.wrappers.vector._util import (
+    AutoresetTracker,
+    VectorEpisodeTerms,
+    set_components,
+    step_info,
+)
 
 __all__ = ["VectorProcessReward"]
 
@@ -22,6 +27,10 @@ class VectorProcessReward(VectorWrapper):
     (whose action the env ignored) is not scored. Each sub-env's current task is read once per
     episode with ``get_attr("task")`` (public attribute, DESIGN §3). Rejected actions
     (``action_valid`` false) score ``invalid_score`` and stay out of the history.
+
+    Outside a trajectory-level wrapper (a sub-env's ``GatedAccumulation``, a vector wrapper that
+    publishes ``step_rewards``) its per-step terms are added to that episode's ``step_rewards``
+    when the episode ends, so they still sum to the sub-env's return.
 
     With a transformer PRM, build it with ``cache_size >= num_envs`` (e.g.
     ``RewardHeadPRM(path, cache_size=4 * num_envs)``): each sub-env's transcript then stays in
@@ -64,6 +73,7 @@ class VectorProcessReward(VectorWrapper):
         self._prompts = [""] * n
         self._steps: list[list[str]] = [[] for _ in range(n)]
         self._tasks: list[Any] = [None] * n
+        self._terms = VectorEpisodeTerms(n)
 
     def _start(self, i: int, prompt: Any) -> None:
         self._prompts[i] = prompt if isinstance(prompt, str) else str(prompt)
@@ -80,6 +90,7 @@ class VectorProcessReward(VectorWrapper):
     ) -> tuple[Any, dict[str, Any]]:
         obs, infos = self.env.reset(seed=seed, options=options)
         self._tracker.reset()
+        self._terms.reset()
         for i in range(self.num_envs):
             self._start(i, obs[i])
         self._refresh_tasks()
@@ -135,6 +146,7 @@ class VectorProcessReward(VectorWrapper):
                     values[owner] = score
             for owner, owned in sub_scores.items():
                 values[owner] = float(getattr(np, self.aggregate)(owned)) if owned else 0.0
+        self._terms.record(infos, self.coef * values, resetting, done, same_step)
         self._tracker.update(terminated, truncated)
         if resetting.any():
             for j in np.flatnonzero(resetting):

@@ -9,7 +9,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from prm_gym.rewards.reward_code import RewardCode, RewardCodeError, parse_state
 from prm_gym.wrappers.reward_code import reward_code_terms
-from prm_gym.wrappers.vector._util import AutoresetTracker, set_components
+from prm_gym.wrappers.vector._util import AutoresetTracker, VectorEpisodeTerms, set_components
 
 __all__ = ["VectorRewardCodeShaping"]
 
@@ -72,6 +72,7 @@ class VectorRewardCodeShaping(VectorWrapper):
         self._states: list[list[dict[str, Any]]] = [[] for _ in range(n)]
         self._kept: list[list[float]] = [[] for _ in range(n)]
         self._prev_value = np.zeros(n)
+        self._episode_terms = VectorEpisodeTerms(n)
 
     def _describe(self) -> list[dict[str, Any]]:
         texts = self.env.call("describe_state")  # type: ignore[attr-defined]
@@ -97,6 +98,7 @@ class VectorRewardCodeShaping(VectorWrapper):
         self._states = [[s] for s in states]
         self._kept = [[] for _ in range(self.num_envs)]
         self._prev_value = np.zeros(self.num_envs)
+        self._episode_terms.reset()
         if self.potential and self.batch == "step":
             values = self._values(states, infos)
             if values is not None:
@@ -119,6 +121,8 @@ class VectorRewardCodeShaping(VectorWrapper):
                         pair = np.array([self._prev_value[i], v])
                         terms[i] = float(self._terms(pair, bool(terminated[i]))[0])
                     self._prev_value[i] = float(v)
+            done_now = np.logical_or(terminated, truncated)
+            self._episode_terms.record(infos, terms, resetting, done_now, same_step=False)
         else:
             for i in range(n):
                 if resetting[i]:

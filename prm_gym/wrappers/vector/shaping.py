@@ -10,7 +10,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from prm_gym.core.scorer import Potential, potential_batch
-from prm_gym.wrappers.vector._util import AutoresetTracker, info_at, set_components
+from prm_gym.wrappers.vector._util import (
+    AutoresetTracker,
+    VectorEpisodeTerms,
+    info_at,
+    set_components,
+)
 
 __all__ = ["VectorPotentialShaping"]
 
@@ -82,7 +87,7 @@ class VectorPotentialShaping(VectorWrapper):
                 ) from exc
         self._batched = self.potentials is None and callable(getattr(potential, "batch", None))
         self._phi = np.zeros(n)
-        self._terms: list[list[float]] = [[] for _ in range(n)]
+        self._terms = VectorEpisodeTerms(n)
 
     def _split(self, obs: Any) -> list[Any]:
         if isinstance(obs, (tuple, list)):
@@ -95,7 +100,6 @@ class VectorPotentialShaping(VectorWrapper):
 
     def _start(self, i: int, observation: Any, info: dict[str, Any]) -> float:
         """Φ(s₀) of sub-env ``i``'s new episode (its potential copy reset first)."""
-        self._terms[i] = []
         if self.potentials is not None:
             self.potentials[i].reset()  # type: ignore[attr-defined]
         info = {k: v for k, v in info.items() if k not in ("final_obs", "final_info")}
@@ -114,9 +118,9 @@ class VectorPotentialShaping(VectorWrapper):
     ) -> tuple[Any, dict[str, Any]]:
         obs, infos = self.env.reset(seed=seed, options=options)
         self._tracker.reset()
+        self._terms.reset()
         if self._batched:
             self._phi = self._batch(obs)
-            self._terms = [[] for _ in range(self.num_envs)]
         else:
             rows = self._split(obs)
             self._phi = np.array(
@@ -137,8 +141,6 @@ class VectorPotentialShaping(VectorWrapper):
             if resetting[i]:  # NEXT_STEP autoreset: the action was ignored, obs is a new s₀
                 if rows is not None:
                     phi_obs[i] = self._start(i, rows[i], info_at(infos, i))
-                else:
-                    self._terms[i] = []
                 continue
             if terminated[i]:
                 phi_next = 0.0
@@ -150,33 +152,10 @@ class VectorPotentialShaping(VectorWrapper):
             else:
                 phi_next = float(phi_obs[i])
             shaping[i] = self.gamma * phi_next - self._phi[i]
-            self._terms[i].append(float(shaping[i]))
-            if done[i]:
-                self._extend_step_rewards(infos, i, same_step)
-                if same_step and rows is not None:
-                    phi_obs[i] = self._start(i, rows[i], info_at(infos, i))
-                elif same_step:
-                    self._terms[i] = []
+            if done[i] and same_step and rows is not None:
+                phi_obs[i] = self._start(i, rows[i], info_at(infos, i))
+        self._terms.record(infos, shaping, resetting, done, same_step)
         self._phi = phi_obs  # after a SAME_STEP reset, obs already is the new episode's s₀
         self._tracker.update(terminated, truncated)
         rewards, _ = set_components(infos, rewards, self.name, shaping)
         return obs, rewards, terminated, truncated, infos
-
-    def _extend_step_rewards(self, infos: dict[str, Any], i: int, same_step: bool) -> None:
-        """Add sub-env ``i``'s shaping terms to the ``step_rewards`` published for its episode.
-
-        A vector wrapper inside publishes them at the top level; a sub-env's own wrapper in the
-        step info (``final_info`` after a ``SAME_STEP`` reset).
-        """
-        places = [infos, infos.get("final_info")] if same_step else [infos]
-        for where in places:
-            if not isinstance(where, dict) or "step_rewards" not in where:
-                continue
-            mask = where.get("_step_rewards")
-            inner = where["step_rewards"][i]
-            if (mask is not None and not bool(mask[i])) or inner is None:
-                continue
-            if len(inner) == len(self._terms[i]):
-                terms = np.asarray(self._terms[i])
-                where["step_rewards"][i] = (np.asarray(inner, np.float64) + terms).tolist()
-            return
