@@ -23,7 +23,13 @@ try:  # the stub server's endpoints resolve their `Request` annotation from modu
 except ImportError:  # pragma: no cover - the server tests skip
     Request = Any  # type: ignore[misc,assignment]
 
-from prm_gym.llm import Generation, LLMBackend, SamplingParams, TransformersBackend
+from prm_gym.llm import (
+    ContextOverflowError,
+    Generation,
+    LLMBackend,
+    SamplingParams,
+    TransformersBackend,
+)
 from prm_gym.llm._text import cut_at_stop, render_fallback
 from prm_gym.llm.tiny import tiny_causal_lm
 
@@ -140,8 +146,6 @@ def test_sampling_n_seed_and_global_rng(backend: TransformersBackend) -> None:
 
 
 def test_context_overflow_is_a_clear_error(backend: TransformersBackend) -> None:
-    from prm_gym.llm import ContextOverflowError
-
     with pytest.raises(ValueError, match="exceeds the model's context"):
         backend.generate(["Step " * 2000], GREEDY)
     # every overflowing prompt of a batch is named, so callers can drop those and go on
@@ -229,7 +233,11 @@ def _make_app(state: _ServerState) -> Any:
             seed=body.get("seed"),
         )
         prompt = body["messages"] if chat else body["prompt"]
-        [gens] = backend.generate([prompt], params)
+        try:
+            [gens] = backend.generate([prompt], params)
+        except ContextOverflowError:  # as vLLM's server words it
+            message = "This model's maximum context length is 1024 tokens. Reduce the length."
+            return JSONResponse(status_code=400, content={"error": {"message": message}})
         return {
             "id": "cmpl-1",
             "object": "chat.completion" if chat else "text_completion",
@@ -365,6 +373,20 @@ def test_openai_backend_retries_server_errors(
         _client(server, max_retries=1).generate(["Step"], GREEDY)
     assert info.value.status_code == 500 and info.value.attempts == 2
     assert len(state.requests) == 2
+
+
+def test_openai_backend_context_overflow_names_the_prompts(
+    server: tuple[str, _ServerState], state: _ServerState
+) -> None:
+    from prm_gym.llm import OpenAIContextOverflowError, OpenAIRequestError
+
+    prompts = ["Step", "Step " * 2000, "2 + 2", "Step " * 3000]
+    with pytest.raises(ContextOverflowError) as caught:
+        _client(server, max_retries=3).generate(prompts, GREEDY)
+    assert caught.value.indices == (1, 3)
+    assert isinstance(caught.value, OpenAIContextOverflowError)
+    assert isinstance(caught.value, OpenAIRequestError) and caught.value.status_code == 400
+    assert len(state.requests) == 4  # one request per prompt: the refusals are not retried
 
 
 def test_openai_backend_client_error_is_not_retried(

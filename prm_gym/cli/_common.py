@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -134,6 +135,7 @@ def require_text_env(env_id: str, command: str) -> None:
         )
 
 
+@functools.cache
 def _is_text_entry_point(entry_point: str) -> bool:
     from prm_gym.core.text_env import TextEnv
 

@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 from prm_gym.llm.base import ContextOverflowError, Generation, LLMBackend, Prompt, SamplingParams
 
 if TYPE_CHECKING:
-    from prm_gym.llm.openai_backend import OpenAIBackend, OpenAIRequestError
+    from prm_gym.llm.openai_backend import (
+        OpenAIBackend,
+        OpenAIContextOverflowError,
+        OpenAIRequestError,
+    )
     from prm_gym.llm.transformers_backend import TransformersBackend
     from prm_gym.llm.vllm_backend import VLLMBackend
 
@@ -27,6 +31,7 @@ __all__ = [
     "Generation",
     "LLMBackend",
     "OpenAIBackend",
+    "OpenAIContextOverflowError",
     "OpenAIRequestError",
     "Prompt",
     "SamplingParams",
@@ -36,6 +41,7 @@ __all__ = [
 
 _LAZY = {
     "OpenAIBackend": "prm_gym.llm.openai_backend",
+    "OpenAIContextOverflowError": "prm_gym.llm.openai_backend",
     "OpenAIRequestError": "prm_gym.llm.openai_backend",
     "TransformersBackend": "prm_gym.llm.transformers_backend",
     "VLLMBackend": "prm_gym.llm.vllm_backend",

@@ -6,13 +6,14 @@ The ``openai`` client is imported when an :class:`OpenAIBackend` is built.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from prm_gym.llm._text import as_messages, cut_at_stop, is_chat
-from prm_gym.llm.base import Generation, Prompt, SamplingParams
+from prm_gym.llm.base import ContextOverflowError, Generation, Prompt, SamplingParams
 
 __all__ = ["OpenAIBackend", "OpenAIRequestError"]
 
@@ -34,6 +35,34 @@ class OpenAIRequestError(RuntimeError):
         super().__init__(message)
         self.status_code = status_code
         self.attempts = attempts
+
+
+class OpenAIContextOverflowError(ContextOverflowError, OpenAIRequestError):
+    """The server refused prompts as longer than the model's context (HTTP 400).
+
+    Both a :class:`~prm_gym.llm.ContextOverflowError` (``indices``: the refused prompts of the
+    ``generate`` call, so :class:`~prm_gym.agents.LLMAgent` can end those episodes and go on)
+    and an :class:`OpenAIRequestError` (``status_code``, ``attempts``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        indices: Sequence[int] = (),
+        status_code: int | None = 400,
+        attempts: int = 1,
+    ) -> None:
+        Exception.__init__(self, message)
+        self.indices = tuple(int(i) for i in indices)
+        self.status_code = status_code
+        self.attempts = attempts
+
+
+#: How OpenAI and vLLM servers word a prompt that does not fit the context.
+_CONTEXT_MESSAGE = re.compile(
+    r"maximum context length|context_length_exceeded|context window|longer than the maximum",
+    re.IGNORECASE,
+)
 
 
 class OpenAIBackend:
@@ -120,6 +149,11 @@ class OpenAIBackend:
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 message = _server_message(exc)
+                if status == 400 and _CONTEXT_MESSAGE.search(message):
+                    raise OpenAIContextOverflowError(
+                        f"{what} does not fit the model's context (HTTP 400: {message})",
+                        attempts=attempt,
+                    ) from exc
                 if status < 500 and status not in _RETRYABLE_4XX:
                     raise OpenAIRequestError(
                         f"{what} was rejected by the server at {self._where()} with HTTP "
@@ -194,7 +228,22 @@ class OpenAIBackend:
         """For each prompt, ``params.n`` generations, in prompt order."""
         if isinstance(prompts, str):
             raise TypeError("generate() takes a sequence of prompts; wrap a single prompt: [p]")
-        return self._map(lambda p: self._generate_one(p, params), list(prompts))
+
+        def one(prompt: Prompt) -> list[Generation] | OpenAIContextOverflowError:
+            try:
+                return self._generate_one(prompt, params)
+            except OpenAIContextOverflowError as exc:
+                return exc
+
+        results = self._map(one, list(prompts))
+        refused = [i for i, r in enumerate(results) if isinstance(r, OpenAIContextOverflowError)]
+        if refused:
+            first = results[refused[0]]
+            raise OpenAIContextOverflowError(
+                f"{len(refused)} of {len(results)} prompts (first: prompt {refused[0]}): {first}",
+                refused,
+            )
+        return [r for r in results if not isinstance(r, OpenAIContextOverflowError)]
 
     def logprobs(
         self, prompts: Sequence[Prompt], continuations: Sequence[str]
