@@ -5,7 +5,8 @@
     strings, with the ratio env / math-verify (target >= 3x);
 (b) multi-step steps/s with a scripted agent that plays the gold steps;
 (c) steps/s of the bare env against ``ProcessReward(env, RuleVerifier())`` (and with
-    ``GatedAccumulation`` on top), with the overhead ratios.
+    ``GatedAccumulation`` on top) and the recommended dense stack ``prm_gym.make_dense``
+    (``ProgressReward(env, MathProgress())``), with the overhead ratios.
 
 Predicted answers mix equal plain numbers, ``a/b`` fractions, ``\\frac{a}{b}``, decimals and wrong
 numbers. Every workload is warmed up first, then timed with ``time.perf_counter`` in interleaved
@@ -186,6 +187,7 @@ def main() -> None:
     bare = gym.make("prm/Math-v0")
     process = ProcessReward(gym.make("prm/Math-v0"), RuleVerifier())
     gated = GatedAccumulation(ProcessReward(gym.make("prm/Math-v0"), RuleVerifier()))
+    dense = prm_gym.make_dense("prm/Math-v0")
 
     st = Measurement("Math-v0 single-turn (reset+step+check)", "episodes/s",
                      lambda c: run_single_turn(single, c), [])  # fmt: skip
@@ -196,7 +198,9 @@ def main() -> None:
                      lambda c: run_multi_step(process, c), [])  # fmt: skip
     ga = Measurement("GatedAccumulation(ProcessReward(...))", "steps/s",
                      lambda c: run_multi_step(gated, c), [])  # fmt: skip
-    measure([st, mv, ms, pr, ga], cases, warmup, rounds)
+    md = Measurement("make_dense (ProgressReward, MathProgress)", "steps/s",
+                     lambda c: run_multi_step(dense, c), [])  # fmt: skip
+    measure([st, mv, ms, pr, ga, md], cases, warmup, rounds)
 
     mix = Counter(c.form for c in cases)
     print(f"prm/Math-v0 benchmark — prm_gym {prm_gym.__version__}, Python "
@@ -229,10 +233,12 @@ def main() -> None:
     print("\n(c) wrapper overhead (same scripted agent, same tasks)")
     row(pr)
     row(ga)
+    row(md)
     ratio("  slowdown ProcessReward vs bare", ms.rate / pr.rate)
     ratio("  slowdown Gated(ProcessReward) vs bare", ms.rate / ga.rate)
+    ratio("  slowdown make_dense vs bare", ms.rate / md.rate)
     print(f"  per-step overhead of ProcessReward: {1e6 * (1 / pr.rate - 1 / ms.rate):.0f} µs")
-    for m in (ms, pr, ga):
+    for m in (ms, pr, ga, md):
         assert m.results is not None and all(m.results), f"{m.name}: a gold episode failed"
 
 

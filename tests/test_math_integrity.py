@@ -336,15 +336,35 @@ def test_hacks_fit_max_steps() -> None:
 # solutions for PRM training
 
 
-def test_solutions_match_prm_training_data() -> None:
-    from prm_gym.rewards.prm_training import make_prm_dataset
+def test_solutions_replay_the_noisy_solver() -> None:
+    """``ASSETS.solutions`` is what ``make_prm_dataset`` used to build itself."""
+    from prm_gym.envs.math import NoiseLevel, NoisySolver
 
     solutions = family_assets("prm/Math-v0").solutions
     assert solutions is not None
-    sols = solutions(12, 5, noise=(0.3, 0.5), levels=(1, 2))
-    samples = make_prm_dataset(n=12, seed=5, noise=(0.3, 0.5), levels=(1, 2))
-    assert len(sols) == len(samples) == 12
-    for sol, sample in zip(sols, samples, strict=True):
-        assert sol.task.id == sample.task_id
-        assert sol.actions[: len(sample.steps)] == sample.steps
+    sols = solutions(12, 5, noise=(0.3, 0.5), samples_per_task=2, levels=(1, 2))
+    solver = NoisySolver(NoiseLevel(0.3, 0.5), np.random.default_rng(5))
+    config = MathConfig(levels=(1, 2))
+    for i, sol in enumerate(sols):
+        task = generate(config, 5 + i // 2)
+        plan = solver.plan(task)
+        assert sol.task == task and sol.task_seed == 5 + i // 2
+        assert sol.actions == tuple(a for a, _ in plan)
+        assert sol.errors == tuple(k for _, k in plan)
     assert any(kind is not None for sol in sols for kind in sol.errors)
+
+
+def test_prover_plays_gold_with_answer_slips() -> None:
+    make_prover = family_assets("prm/Math-v0").extras["prover"]
+    env = MathEnv()
+    for slip in (0.0, 1.0):
+        prover = make_prover(slip, 9)
+        for seed in range(10):
+            env.reset(seed=seed)
+            gold = env.task.metadata["gold_steps"]
+            played = []
+            for _ in gold:
+                played.append(prover("", env))
+                env.step(played[-1])
+            assert played[:-1] == list(gold[:-1])
+            assert (played[-1] == gold[-1]) is (slip == 0.0)
