@@ -71,7 +71,7 @@ def test_the_kit_catches_a_farmable_stack() -> None:
         _farming_scorer_env, gold, hacks={"pad_forever": _pad_forever}, episodes=5
     )
     assert not report.ok
-    assert [r.policy for r in report.failures] == ["pad_forever"]
+    assert {r.policy for r in report.failures} == {"pad_forever"}
     assert "REACHES GOLD" in str(report)
 
 

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from prm_gym.core.scorer import ProgressMeasure, Scorer, StepContext
-from prm_gym.wrappers.components import add_reward_component
+from prm_gym.wrappers.components import EpisodeTerms, RewardRole, check_composition
 
 __all__ = ["ProgressReward"]
 
@@ -76,6 +76,9 @@ class ProgressReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructo
         self._prompt = ""
         self._steps: list[str] = []
         self._best = 0.0
+        self.reward_role = RewardRole(records=(name,))
+        check_composition(self, self.reward_role)
+        self._terms = EpisodeTerms()
 
     @property
     def best(self) -> float:
@@ -89,6 +92,7 @@ class ProgressReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructo
         self._prompt = obs if isinstance(obs, str) else str(obs)
         self._steps = []
         self._best = 0.0
+        self._terms.reset()
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -100,7 +104,9 @@ class ProgressReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructo
             sub_steps = info.get("steps")
             if isinstance(sub_steps, list) and sub_steps:
                 previous = tuple(str(s) for s in sub_steps[:-1])
-                context = StepContext(self._prompt, previous, str(sub_steps[-1]), response, info, task)
+                context = StepContext(
+                    self._prompt, previous, str(sub_steps[-1]), response, info, task
+                )
             else:
                 context = StepContext(
                     self._prompt, tuple(self._steps), str(action), response, info, task
@@ -110,7 +116,7 @@ class ProgressReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructo
             if phi > self._best:
                 term = self.coef * (phi - self._best)
                 self._best = phi
-        reward = add_reward_component(info, reward, self.name, term)
+        reward = self._terms.add(info, reward, self.name, term, terminated or truncated)
         return obs, reward, terminated, truncated, info
 
     def _measure(self, context: StepContext) -> float:
