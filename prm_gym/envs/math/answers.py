@@ -5,32 +5,48 @@ Checking takes a fast exact path when both answers are plain numbers (integers, 
 ``math-verify`` for everything else (expressions, sets, intervals, LaTeX), under a time bound of
 our own: math-verify's built-in ``signal.alarm`` timeout fails off the main thread, so we call it
 with its timeouts disabled and bound it ourselves (:func:`call_with_time_limit`).
+
+A time bound cannot stop C code that holds the GIL (a big-integer power such as
+``10^{10^{10}}`` computed inside sympy), so an answer whose evaluation would build huge numbers
+never reaches sympy: :func:`evaluation_too_costly` bounds, on the parsed expression and before
+anything is evaluated, the size of every number it would compute (powers, factorials, binomials,
+products, sums, integrals), and a cheap text check refuses what math-verify's parser itself
+would evaluate eagerly (big literals inside ``\\binom``/``\\Gamma``, non-literal ``\\gcd``
+arguments, matrix constructors). Such an answer counts as wrong (or, when it is written exactly
+as the gold, as right). Extraction is linear in the length of the text.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 __all__ = [
+    "MAX_ANSWER_BITS",
+    "MAX_ANSWER_CHARS",
     "AnswerTimeout",
     "answers_match",
     "call_with_time_limit",
+    "evaluation_too_costly",
     "extract_final_answer",
     "format_number",
     "parse_number",
+    "text_too_costly",
 ]
 
 T = TypeVar("T")
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_ANSWER_LINE = re.compile(r"(?im)(?:^|(?<=[\s.]))(?:final\s+)?answer\s*(?:is)?\s*[:=]\s*(.+?)\s*$")
+_BRACE = re.compile(r"[{}]")
+# Greedy to the end of the line (stripped afterwards): a lazy group followed by ``\s*$`` is
+# quadratic in the length of a run of spaces.
+_ANSWER_LINE = re.compile(r"(?im)(?:^|(?<=[\s.]))(?:final\s+)?answer\s*(?:is)?\s*[:=]\s*(.+)$")
 _NUMBER = re.compile(
     r"^(?P<sign>[-+−]?)\s*\$?\s*(?P<int>\d{1,3}(?:,\d{3})+|\d*)(?:\.(?P<dec>\d+))?\s*$"
 )
@@ -48,20 +64,25 @@ class AnswerTimeout(Exception):
 
 def extract_final_answer(text: str) -> str | None:
     """The content of the last ``\\boxed{...}`` (braces balanced), else of the last
-    ``Answer: ...`` line; ``None`` when there is neither. An empty box counts as no answer."""
-    last: str | None = None
-    for match in _BOXED.finditer(text):
-        depth, start = 1, match.end()
-        for i in range(start, len(text)):
+    ``Answer: ...`` line; ``None`` when there is neither. An empty box counts as no answer.
+
+    One pass over the braces of ``text`` (linear time, however many boxes are left open).
+    """
+    box_braces = {m.end() - 1 for m in _BOXED.finditer(text)}
+    last: tuple[int, int] | None = None
+    if box_braces:
+        stack: list[int] = []
+        for brace in _BRACE.finditer(text):
+            i = brace.start()
             if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    last = text[start:i]
-                    break
+                stack.append(i)
+            elif stack:
+                start = stack.pop()
+                # The box that starts last wins (an inner box over the box holding it).
+                if start in box_braces and (last is None or start > last[0]):
+                    last = (start, i)
     if last is not None:
-        return last.strip() or None
+        return text[last[0] + 1 : last[1]].strip() or None
     lines = _ANSWER_LINE.findall(text)
     if lines:
         answer = lines[-1].strip().rstrip(".").strip()
@@ -76,6 +97,8 @@ def parse_number(text: str) -> Fraction | None:
     Accepts ``42``, ``-3.5``, ``1,234``, ``$12``, ``50%`` (read as 50), ``7/2``, ``\\frac{7}{2}``,
     ``\\dfrac``/``\\tfrac``, ``−`` (U+2212) as minus, and surrounding ``$...$`` math delimiters.
     """
+    if len(text) > 256:  # no plain number is this long; keeps the regexes below cheap
+        return None
     s = text.strip().strip("$").strip()
     s = s.replace("\\left", "").replace("\\right", "").replace("\\!", "").replace("\\,", "")
     s = re.sub(r"\\?%$", "", s).strip()
@@ -112,43 +135,275 @@ def format_number(value: Fraction) -> str:
     return f"{value.numerator}/{value.denominator}"
 
 
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
+class _Expired(BaseException):
+    """Raised inside a bounded call when its time is up. A ``BaseException``, so that the
+    ``except Exception`` blocks of math-verify and sympy cannot swallow it."""
 
 
 def call_with_time_limit(fn: Callable[[], T], seconds: float) -> T:
     """Run ``fn()`` and raise :class:`AnswerTimeout` if it takes longer than ``seconds``.
 
     On the main thread of a POSIX process this interrupts ``fn`` with ``SIGALRM`` (restoring any
-    previous handler and timer). Elsewhere ``fn`` runs on a daemon worker thread and the caller
-    stops waiting at the bound; the abandoned call finishes in the background.
+    previous handler and timer); the alarm repeats every 50 ms until ``fn`` gives up, so a
+    library that catches the first interruption is interrupted again. Elsewhere ``fn`` runs on
+    a daemon thread of its own; at the bound the caller stops waiting and the thread is sent an
+    asynchronous exception (CPython), which stops it at its next Python instruction. Neither
+    can interrupt a single long C call holding the GIL: inputs must be bounded before they
+    reach one (see :func:`evaluation_too_costly`).
     """
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+        return _with_alarm(fn, seconds)
+    return _with_thread(fn, seconds)
 
-        def _raise(signum: int, frame: Any) -> None:
-            raise AnswerTimeout(f"answer check exceeded {seconds} s")
 
-        previous = signal.signal(signal.SIGALRM, _raise)
-        old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+def _with_alarm(fn: Callable[[], T], seconds: float) -> T:
+    active = [True]
+
+    def _raise(signum: int, frame: Any) -> None:
+        if active[0]:
+            raise _Expired
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
+    try:
         try:
             return fn()
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            if old_delay:
-                signal.setitimer(signal.ITIMER_REAL, old_delay, old_interval)
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prm-gym-verify")
-    future = _executor.submit(fn)
-    try:
-        return future.result(timeout=seconds)
-    except FutureTimeout:
+            active[0] = False
+    except _Expired:
         raise AnswerTimeout(f"answer check exceeded {seconds} s") from None
+    finally:
+        active[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if old_delay:
+            signal.setitimer(signal.ITIMER_REAL, old_delay, old_interval)
 
 
-def _math_verify(gold: str, predicted: str) -> bool:
+def _with_thread(fn: Callable[[], T], seconds: float) -> T:
+    outcome: list[Any] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn()))
+        except _Expired:
+            pass
+        except BaseException as exc:  # handed to the caller below
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run, name="prm-gym-verify", daemon=True)
+    worker.start()
+    if not done.wait(seconds):
+        _interrupt(worker)
+        raise AnswerTimeout(f"answer check exceeded {seconds} s")
+    ok, value = outcome[0]
+    if ok:
+        return cast(T, value)
+    raise value
+
+
+def _interrupt(thread: threading.Thread) -> None:
+    """Ask ``thread`` to raise :class:`_Expired` at its next Python instruction (CPython)."""
+    try:
+        import ctypes
+
+        set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    except (ImportError, AttributeError):  # pragma: no cover - not CPython
+        return
+    if thread.ident is not None:
+        set_async_exc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Expired))
+
+
+# -- bounding the cost of evaluating an answer -----------------------------------------------
+#: Largest number, in bits (about 4,900 decimal digits), that checking an answer may build.
+MAX_ANSWER_BITS = 16_384
+#: Longest predicted answer handed to math-verify (its LaTeX parser slows down sharply with
+#: length); a longer one is right only when it is the gold, character for character.
+MAX_ANSWER_CHARS = 1000
+_MAX_LITERAL_DIGITS = 1000
+_LOG_MAX_TERMS = math.log(20_000)
+_DIGITS = re.compile(r"\d+")
+_EAGER_MATRIX = re.compile(
+    r"\\det\b|\\operatorname\s*\{\s*(?:eye|zeros|ones|diag|hstack|vstack|rank|trace|tr|rref|"
+    r"nullspace|norm|eig\w*|diagonalize|svd|SVD|orth\w*)\s*\}"
+)
+_EAGER_INTEGER = re.compile(r"binom|choose|Gamma|gamma")
+_GCD = re.compile(r"\\(?:operatorname\s*\{\s*)?(?:gcd|lcm)\b\s*\}?")
+
+
+class _TooCostly(Exception):
+    pass
+
+
+def text_too_costly(answer: str) -> str | None:
+    """Why math-verify must not even parse ``answer`` (its parser evaluates some constructs
+    eagerly, in C, with no way to stop it), or ``None``.
+
+    Refused: an integer literal of more than 1,000 digits; matrix constructors and linear
+    algebra (``\\det``, ``\\operatorname{eye}``, ``rref``, ...); a literal above 9,999 in an
+    answer using ``\\binom`` or ``\\Gamma``; ``\\gcd``/``\\lcm`` of anything but integer literals.
+    """
+    if any(len(d) > _MAX_LITERAL_DIGITS for d in _DIGITS.findall(answer)):
+        return f"a number literal longer than {_MAX_LITERAL_DIGITS} digits"
+    if _EAGER_MATRIX.search(answer):
+        return "matrix constructors and linear algebra are not evaluated"
+    if _EAGER_INTEGER.search(answer) and any(len(d) > 4 for d in _DIGITS.findall(answer)):
+        return "a binomial or Gamma answer with a literal above 9999"
+    if _GCD.search(answer):
+        rest = re.sub(r"\\left|\\right|[\d\s,()\[\]{}+\-]", "", _GCD.sub("", answer))
+        if rest:
+            return "gcd/lcm of anything but integer literals"
+    return None
+
+
+def evaluation_too_costly(expr: Any, max_bits: int = MAX_ANSWER_BITS) -> bool:
+    """Whether evaluating a parsed answer (a sympy expression, or a list or matrix of them)
+    could build a number of more than ``max_bits`` bits.
+
+    A static upper bound computed without evaluating anything: integers count their bits, sums
+    and products add their operands' sizes, ``b^n`` counts ``|n|`` times the size of ``b`` (with
+    ``|n|`` computed exactly when it is small, bounded by ``2^{size}`` otherwise, whether ``b``
+    is a number or a symbol, so ``x^{10^{10}}`` counts too), ``n!`` and ``\\Gamma(n)`` count
+    ``n log2 n``, ``\\binom{n}{k}`` counts ``n``, ``e^x`` counts like ``2^x``, and the bound
+    variable of a sum, product or integral takes the size of its limits (a product counts as
+    one factor per term). A power of a symbolic sum whose expansion would have more than 20,000
+    terms (``(x+y+z)^{1000}``) is refused too.
+    """
+    try:
+        _bits(expr, {})
+    except (_TooCostly, RecursionError, OverflowError):
+        return True
+    return False
+
+
+def _check(bits: float, max_bits: int = MAX_ANSWER_BITS) -> float:
+    if not bits <= max_bits:  # also catches NaN
+        raise _TooCostly
+    return bits
+
+
+def _bits(e: Any, env: dict[Any, float]) -> float:
+    """Upper bound on the size in bits of ``e``'s value (numerator plus denominator)."""
+    import sympy
+
+    if isinstance(e, (str, bytes)) or e is None:
+        return 1.0
+    if isinstance(e, (list, tuple, set, frozenset)):
+        return _check(sum((_bits(x, env) for x in e), 1.0))
+    if isinstance(e, dict):
+        return _check(sum((_bits(k, env) + _bits(v, env) for k, v in e.items()), 1.0))
+    if isinstance(e, sympy.MatrixBase):
+        return _check(sum((_bits(x, env) for x in e), 1.0))
+    if not isinstance(e, sympy.Basic):
+        return 1.0
+    if isinstance(e, sympy.Integer):
+        return _check(max(1, int(e.p).bit_length()))
+    if isinstance(e, sympy.Rational):
+        return _check(int(e.p).bit_length() + int(e.q).bit_length())
+    if isinstance(e, sympy.Float):
+        _sign, _man, exponent, bit_count = e._mpf_
+        return _check(max(1, abs(int(exponent) + int(bit_count))))  # magnitude, not precision
+    if isinstance(e, sympy.Symbol):
+        return env.get(e, 1.0)
+    if isinstance(e, (sympy.Pow, sympy.MatPow)):
+        base, exponent = e.args
+        bits = _power_bits(_bits(base, env), exponent, env)
+        if isinstance(base, sympy.Add) and base.free_symbols:
+            # Expanding (a + b + ...)^n: C(n + k - 1, k - 1) terms for k summands.
+            n, k = _magnitude(exponent, env), len(base.args)
+            if math.lgamma(n + k) - math.lgamma(n + 1) - math.lgamma(k) > _LOG_MAX_TERMS:
+                raise _TooCostly
+        return bits
+    if isinstance(e, sympy.exp):
+        return _power_bits(2.0, e.args[0], env)
+    if isinstance(e, (sympy.factorial, sympy.factorial2, sympy.subfactorial, sympy.gamma)):
+        n = max(_magnitude(e.args[0], env), 2.0)
+        return _check(n * math.log2(n))
+    if isinstance(e, sympy.binomial):
+        _bits(e.args[1], env)
+        return _check(max(_magnitude(e.args[0], env), 1.0))
+    if isinstance(e, (sympy.RisingFactorial, sympy.FallingFactorial)):
+        x, k = (max(_magnitude(a, env), 2.0) for a in e.args)
+        return _check(k * math.log2(x + k))
+    if isinstance(e, (sympy.Sum, sympy.Product, sympy.Integral)):
+        return _bound_variables(e, env)
+    if isinstance(e, sympy.Derivative):
+        return _check(_bits(e.args[0], env) + sum(_bits(v, env) for v in e.args[1:]))
+    return _check(sum((_bits(a, env) for a in e.args), 1.0))
+
+
+def _power_bits(base_bits: float, exponent: Any, env: dict[Any, float]) -> float:
+    _bits(exponent, env)
+    return _check(max(_magnitude(exponent, env), 1.0) * max(base_bits, 1.0))
+
+
+def _magnitude(e: Any, env: dict[Any, float]) -> float:
+    """Upper bound on ``|e|`` (``e`` a sympy expression), exact when it is small."""
+    value = _small_exact(e)
+    if value is not None:
+        return float(abs(value))
+    bits = _bits(e, env)
+    if bits > 64:
+        raise _TooCostly
+    return float(2.0**bits)
+
+
+def _small_exact(e: Any) -> Fraction | None:
+    """The exact value of a small rational expression (literals, + - * and integer powers of
+    at most 64 bits), else ``None``."""
+    import sympy
+
+    if isinstance(e, sympy.Rational):
+        value = Fraction(int(e.p), int(e.q))
+        return value if value.numerator.bit_length() <= 64 else None
+    parts: list[Fraction] = []
+    if isinstance(e, (sympy.Add, sympy.Mul)):
+        for a in e.args:
+            v = _small_exact(a)
+            if v is None:
+                return None
+            parts.append(v)
+        total = sum(parts, Fraction(0)) if isinstance(e, sympy.Add) else math.prod(parts)
+        value = Fraction(total)
+    elif isinstance(e, sympy.Pow):
+        base, exponent = (_small_exact(a) for a in e.args)
+        if base is None or exponent is None or exponent.denominator != 1:
+            return None
+        if abs(exponent) > 64 or (base == 0 and exponent < 0):
+            return None
+        value = base ** int(exponent)
+    else:
+        return None
+    ok = value.numerator.bit_length() <= 64 and value.denominator.bit_length() <= 64
+    return value if ok else None
+
+
+def _bound_variables(e: Any, env: dict[Any, float]) -> float:
+    """Sums, products and integrals: the bound variable is as large as its limits."""
+    import sympy
+
+    inner = dict(env)
+    terms = 1.0
+    for limit in e.limits:
+        var, *bounds = limit
+        sizes = [_bits(b, env) for b in bounds]
+        inner[var] = max(sizes, default=1.0)
+        if len(bounds) == 2 and all(b.is_number for b in bounds):
+            # Terms of a sum or product with numeric limits: bounded by the limits' magnitude.
+            terms *= 2 * max(_magnitude(b, env) for b in bounds) + 1
+    body = _bits(e.function, inner)
+    if isinstance(e, sympy.Product):
+        return _check(terms * body)
+    return _check(body + math.log2(terms) + sum(inner[v[0]] for v in e.limits))
+
+
+@functools.cache
+def _load_math_verify() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """math-verify's ``parse`` and ``verify``, imported and warmed up once, outside any time
+    bound (the first parse builds the LaTeX grammar, which takes seconds on a busy machine)."""
     import math_verify.grader
     import math_verify.parser
     from math_verify import parse, verify  # heavy import, only on the slow path
@@ -156,15 +411,24 @@ def _math_verify(gold: str, predicted: str) -> bool:
     # We bound time ourselves, so math-verify's "timeout disabled" warning is noise.
     math_verify.parser.TIMEOUT_WARNING_SHOWN = True
     math_verify.grader.TIMEOUT_WARNING_SHOWN = True
+    verify(parse("$x+1$", parsing_timeout=None), parse("$1+x$", parsing_timeout=None),
+           timeout_seconds=None)  # fmt: skip
+    return parse, verify
 
-    def check() -> bool:
-        gold_parsed = parse(_as_latex(gold), parsing_timeout=None)
-        pred_parsed = parse(_as_latex(predicted), parsing_timeout=None)
-        if not gold_parsed or not pred_parsed:
-            return False
-        return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
 
-    return check()
+def _math_verify(gold: str, predicted: str) -> bool:
+    parse, verify = _load_math_verify()
+    gold_parsed = parse(_as_latex(gold), parsing_timeout=None)
+    pred_parsed = parse(_as_latex(predicted), parsing_timeout=None)
+    if not gold_parsed or not pred_parsed:
+        return False
+    if evaluation_too_costly(gold_parsed) or evaluation_too_costly(pred_parsed):
+        return _same_text(gold, predicted)
+    return bool(verify(gold_parsed, pred_parsed, timeout_seconds=None))
+
+
+def _same_text(gold: str, predicted: str) -> bool:
+    return "".join(gold.split()) == "".join(predicted.split())
 
 
 def _as_latex(answer: str) -> str:
@@ -181,13 +445,18 @@ def answers_match(gold: str, predicted: str, *, timeout: float = 2.0) -> bool:
 
     Plain numbers and fractions compare exactly (``0.5 == 1/2 == \\frac{1}{2}``); anything else
     goes to ``math-verify`` (gold first; it is not symmetric) within ``timeout`` seconds. A
-    timeout or an unparseable answer counts as a mismatch.
+    timeout or an unparseable answer counts as a mismatch, and so does an answer that
+    :func:`text_too_costly` or :func:`evaluation_too_costly` refuses or that is longer than
+    :data:`MAX_ANSWER_CHARS`, unless it is written exactly as the gold (whitespace aside).
     """
     g, p = parse_number(gold), parse_number(predicted)
     if g is not None and p is not None:
         return g == p
     if g is not None and p is None and not re.search(r"[\\a-zA-Z^{(]", predicted):
         return False  # neither a number nor an expression math-verify could read differently
+    if len(predicted) > MAX_ANSWER_CHARS or text_too_costly(gold) or text_too_costly(predicted):
+        return _same_text(gold, predicted)
+    _load_math_verify()
     try:
         return call_with_time_limit(lambda: _math_verify(gold, predicted), timeout)
     except AnswerTimeout:

@@ -23,8 +23,11 @@ __all__ = [
     "split_steps",
 ]
 
-# "Step k:" at the start of a line, or after the end of a sentence on the same line.
-_STEP_MARKER = re.compile(r"(?im)(?:^|(?<=[.!?])[ \t]+)\s*(?:\*\*)?step\s*\d+\s*(?:\*\*)?\s*[:.)]")
+# "Step k:" at the start of a line, or after the end of a sentence on the same line. No two
+# adjacent quantifiers may match the same characters (that makes runs of spaces quadratic).
+_STEP_MARKER = re.compile(
+    r"(?im)(?:^|(?<=[.!?])[ \t])[ \t]*(?:\*\*)?step\s*\d+\s*(?:\*\*\s*)?[:.)]"
+)
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _NUM = re.compile(r"\d+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -234,8 +237,7 @@ def _left_side(segment: str) -> str | None:
         return None  # glued to a variable or exponent (``x2``, ``10^2``)
     if expr[0] == "-" and before and (before[-1].isalnum() or before[-1] == ")"):
         return None  # binary minus continuing an algebraic term
-    while expr.startswith("(") and expr.count("(") > expr.count(")"):
-        expr = expr[1:].lstrip()
+    expr = _strip_unbalanced(expr, "(", ")")
     if _is_bare_number(expr) and before and before[-1].isalpha():
         return None  # "20% of 50 = 10": the words carry the operation
     return expr
@@ -254,10 +256,22 @@ def _right_side(segment: str) -> str | None:
     after = segment[i:]
     if after and not raw[-1].isspace() and (after[0].isalnum() or after[0] in "_^\\{"):
         return None  # ``= 3x``, ``= 2^3``, ``= 3\sqrt{2}``
-    while expr.endswith(")") and expr.count(")") > expr.count("("):
-        expr = expr[:-1].rstrip()
+    expr = _strip_unbalanced(expr[::-1], ")", "(")[::-1]
     # A sentence full stop is not a decimal point.
     return expr.rstrip(".") or None
+
+
+def _strip_unbalanced(expr: str, opening: str, closing: str) -> str:
+    """Drop leading ``opening`` brackets (and the spaces after each) while they outnumber the
+    ``closing`` ones; linear in the length of ``expr``."""
+    surplus = expr.count(opening) - expr.count(closing)
+    i = 0
+    while surplus > 0 and i < len(expr) and expr[i] == opening:
+        i += 1
+        surplus -= 1
+        while i < len(expr) and expr[i].isspace():
+            i += 1
+    return expr[i:]
 
 
 def _is_bare_number(expr: str) -> bool:
