@@ -369,3 +369,48 @@ def test_no_hack_reaches_the_gold_under_make_dense(box: Sandbox) -> None:
     assert names == {"gold", *HACKS}
     gold = [row.mean_return for row in report.rows if row.is_gold]
     assert gold == pytest.approx([1.5, 1.1, 2.0])  # outcome 1 + coef (default 0.5, 0.1, 1)
+
+
+def test_prompt_helpers_are_the_judges_own(box: Sandbox) -> None:
+    # HumanEval style: the prompt defines a helper the tests call, and the function stub.
+    record = {
+        "task_id": "Demo/1",
+        "prompt": (
+            "def shift(s):\n    return ''.join(chr(ord(c) + 1) for c in s)\n\n\n"
+            'def unshift(s):\n    """Undo shift."""\n'
+        ),
+        "canonical_solution": "    return ''.join(chr(ord(c) - 1) for c in s)\n",
+        "test": (
+            "import math\n\n\ndef check(candidate):\n"
+            "    assert candidate(shift('abc')) == 'abc'\n"
+            "    assert math.isclose(len(candidate('bcd')), 3)\n"
+        ),
+        "entry_point": "unshift",
+    }
+    env = CodeEnv([record], timeout=TIMEOUT, sandbox=box)
+    task = env.task_source.tasks[0]
+    assert env.execute(str(task.answer), task).passed
+    # Redefining the helper in the submission changes only the submission's copy.
+    cheat = "def shift(s):\n    return s\n\n\ndef unshift(s):\n    return s\n"
+    result = env.execute(cheat, task)
+    assert [t.passed for t in result.tests] == [False, True]
+    # Code without the entry point fails (HumanEval's setup `candidate = unshift` raises
+    # NameError): the judge never calls the stub that its helpers (the prompt) define.
+    missing = box.run_tests(
+        "def other(s):\n    return s\n",
+        list(task.metadata["tests"]),
+        helpers=task.metadata["prefix"],
+        setup=task.metadata["setup"],
+        entry_point="unshift",
+    )
+    assert missing.num_passed == 0
+    assert "name 'unshift' is not defined" in (missing.tests[0].message or ""), missing.report()
+    env.close()
+
+
+def test_sandbox_config_refuses_a_shared_judge_uid() -> None:
+    from prm_gym.sandbox import SandboxConfig
+
+    with pytest.raises(ValueError, match="judge_uid"):
+        SandboxConfig(uid=1000, judge_uid=1000)
+    assert SandboxConfig(judge_uid=None).judge_uid is None
