@@ -289,14 +289,15 @@ class Sandbox:
     """Runs untrusted Python with unit tests in isolated, resource-limited processes.
 
     A fork server (one root interpreter with common modules imported) forks workers: each is
-    an init process in its own namespaces that serves jobs one at a time, forking a fresh,
-    unprivileged, rlimited job process for each. After a normal end (the job process exited
-    by itself, no process left, its files and IPC objects wiped) the worker goes back to the
-    pool and serves the next call; after anything else (timeout, crash, a limit hit, a process
-    left running, an output flood) it is killed together with everything it started and a new
-    one replaces it in the background. ``pool_size`` workers are kept; a call that finds none
-    ready starts one. ``pool_size=0`` starts a worker per call (cold); results are identical
-    either way.
+    an init process in its own namespaces that serves jobs one at a time, forking for each a
+    fresh, unprivileged, rlimited judge process (runs the tests) and solution process (runs
+    the code, answers the judge's calls with plain data only). After a normal end (the job
+    processes exited by themselves, no process left, files and IPC objects wiped) the worker
+    goes back to the pool and serves the next call; after anything else (timeout, crash, a
+    limit hit, a process left running, an output flood, a broken protocol) it is killed
+    together with everything it started and a new one replaces it in the background.
+    ``pool_size`` workers are kept; a call that finds none ready starts one. ``pool_size=0``
+    starts a worker per call (cold); results are identical either way.
 
     Args:
         pool_size: Workers kept (0: start one per call and kill it after).
