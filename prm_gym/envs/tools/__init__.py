@@ -1,6 +1,13 @@
 """prm/ToolUse-v0: questions answered by chaining calls to deterministic, typed Python tools,
-with ToolRL, BFCL-style AST and efficiency step scorers."""
+with ToolRL, BFCL-style AST and efficiency step scorers; BFCL's own data via ``load_bfcl``."""
 
+from prm_gym.envs.tools.bfcl import (
+    BFCLASTChecker,
+    BFCLToolRegistry,
+    bfcl_check_call,
+    bfcl_verdict,
+    load_bfcl,
+)
 from prm_gym.envs.tools.builtin import (
     CITIES,
     CURRENCY_RATES,
@@ -37,6 +44,8 @@ from prm_gym.envs.tools.rewards import (
 )
 
 __all__ = [
+    "BFCLASTChecker",
+    "BFCLToolRegistry",
     "CITIES",
     "CURRENCY_RATES",
     "FACTS",
@@ -53,6 +62,8 @@ __all__ = [
     "ToolUseConfig",
     "ToolUseEnv",
     "answers_match",
+    "bfcl_check_call",
+    "bfcl_verdict",
     "ast_check",
     "ast_match",
     "canonical_call",
@@ -60,6 +71,7 @@ __all__ = [
     "format_call",
     "generate",
     "json_schema_for",
+    "load_bfcl",
     "normalize_text",
     "parse_action",
     "parse_tool_record",

@@ -12,6 +12,7 @@ import numpy as np
 
 from prm_gym.core.task import ProceduralSource, Task
 from prm_gym.core.text_env import ActResult, TextEnv
+from prm_gym.envs.tools.bfcl import BFCLToolRegistry, bfcl_verdict, is_bfcl_task
 from prm_gym.envs.tools.builtin import default_registry
 from prm_gym.envs.tools.calls import (
     answers_match,
@@ -194,13 +195,24 @@ class ToolUseEnv(TextEnv):
         self._context = ToolContext()
         self._made: list[Any] = []  # canonical forms of the calls that ran
         self._last_results: list[Any] = []
+        self._bfcl_tools: tuple[Task, ToolRegistry] | None = None
+
+    def _task_tools(self) -> ToolRegistry:
+        """The tools of the current episode: a BFCL task's own functions, else ``tools``."""
+        if self.task is None or not is_bfcl_task(self.task):
+            return self.tools
+        if self._bfcl_tools is None or self._bfcl_tools[0] is not self.task:
+            functions = self.task.answer["bfcl"]["functions"]
+            self._bfcl_tools = (self.task, BFCLToolRegistry(functions))
+        return self._bfcl_tools[1]
 
     # -- episode --------------------------------------------------------------------------
     def _begin(self, task: Task) -> str:
         self._context = ToolContext()  # fresh calendar every episode
         self._made = []
         self._last_results = []
-        schemas = "\n".join(json.dumps(s, ensure_ascii=False) for s in self.tools.schemas())
+        tools = self._task_tools()
+        schemas = "\n".join(json.dumps(s, ensure_ascii=False) for s in tools.schemas())
         return f"Tools:\n{schemas}\n\n{_INSTRUCTIONS}\n\nQuestion: {task.prompt}"
 
     def reset(
@@ -226,6 +238,11 @@ class ToolUseEnv(TextEnv):
             error = "write either tool calls or an <answer>, not both in one action"
             return ActResult(f"Invalid action: {error}.", action_valid=False, error=error,
                              info=info)  # fmt: skip
+        bfcl = is_bfcl_task(self.task)
+        if parsed.answer is not None and bfcl:
+            info.update(answer=parsed.answer, correct=False, bfcl_error="no function call")
+            return ActResult("Answer submitted without a function call.", terminated=True,
+                             outcome=0.0, info=info)  # fmt: skip
         if parsed.answer is not None:
             gold = self.task.answer["answer"]
             correct = bool(parsed.answer.strip()) and answers_match(parsed.answer, gold)
@@ -236,9 +253,10 @@ class ToolUseEnv(TextEnv):
         entries: list[dict[str, Any]] = [{"error": e} for e in parsed.errors]
         errors = list(parsed.errors)
         results = []
+        tools = self._task_tools()
         for call in parsed.calls:
             try:
-                result = self.tools.call(call["name"], call["parameters"], self._context)
+                result = tools.call(call["name"], call["parameters"], self._context)
             except ToolCallError as exc:
                 entries.append({"name": call["name"], "error": str(exc)})
                 errors.append(str(exc))
@@ -249,6 +267,17 @@ class ToolUseEnv(TextEnv):
         if results:
             self._last_results = results
         observation = json.dumps(entries, ensure_ascii=False)
+        if bfcl:  # BFCL judges one response: its calls end the episode (module bfcl)
+            bfcl_info = self.task.answer["bfcl"]
+            passed, reason = bfcl_verdict(
+                parsed.calls, bfcl_info["functions"], bfcl_info["ground_truth"],
+                bfcl_info["category"],
+            )  # fmt: skip
+            if parsed.errors:
+                passed, reason = False, "; ".join(parsed.errors)
+            info.update(correct=passed, bfcl_error=reason)
+            return ActResult(observation, action_valid=not errors, error="; ".join(errors) or None,
+                             terminated=True, outcome=float(passed), info=info)  # fmt: skip
         if errors:
             return ActResult(observation, action_valid=False, error="; ".join(errors), info=info)
         return ActResult(observation, info=info)
@@ -272,7 +301,7 @@ class ToolUseEnv(TextEnv):
         if target is not None:
             calls.append(format_call(self._perturb(target, rng)))
         other = TEMPLATES[sorted(TEMPLATES)[int(rng.integers(0, len(TEMPLATES)))]][1](rng)[1][0]
-        if other["name"] in self.tools:  # a custom registry may lack the built-in tools
+        if other["name"] in self._task_tools():  # a custom registry may lack the built-in tools
             calls.append(format_call(other))
         answers = [f"<answer>{v}</answer>" for v in self._answer_values()]
         out = list(dict.fromkeys(calls[:3] + answers[:3]))[: self.num_candidates]
@@ -292,13 +321,12 @@ class ToolUseEnv(TextEnv):
 
     def _perturb(self, call: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         params = dict(call["parameters"])
+        tools = self._task_tools()
         if not params:
             return {"name": call["name"], "parameters": params}
         key = sorted(params)[int(rng.integers(0, len(params)))]
         value = params[key]
-        schema = (
-            self.tools[call["name"]].parameters.get(key, {}) if call["name"] in self.tools else {}
-        )
+        schema = tools[call["name"]].parameters.get(key, {}) if call["name"] in tools else {}
         if isinstance(value, bool):
             params[key] = not value
         elif isinstance(value, (int, float)):

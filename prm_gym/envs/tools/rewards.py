@@ -27,11 +27,18 @@ that a scorer rates as right also stops being pending: repeating it earns nothin
   while a gold call is pending, one answer once none is), as ToolRL's format reward, which
   checks the response against the gold turn's layout. :class:`ToolRLReward` scores their sum
   (∈ [−3, 4]).
-* :func:`ast_match` — BFCL's AST checker (Patil et al., Berkeley Function-Calling Leaderboard,
-  ``ast_checker.py``): each call must match a gold call by name, have every required parameter,
-  no unknown parameter, values of the right type (an ``int`` is accepted for a ``float``) and
-  equal values (strings compared after normalisation: lower case, without spaces and
-  ``,./-_*^``); several calls are matched order-free. :class:`ToolCallASTMatch` scores 1 or 0.
+* :func:`ast_match` — BFCL-style AST match against gold calls holding one value per parameter
+  (Patil et al., "The Berkeley Function Calling Leaderboard (BFCL)", 2025, ``ast_checker.py``):
+  each call must match a gold call by name, have every required parameter, no unknown
+  parameter, values of the right type (an ``int`` is accepted for a ``float``) and equal values
+  (strings compared after BFCL's normalisation: lower case, without spaces and ``,./-_*^``,
+  ``'`` read as ``"``; floats within a relative 1e-9); several calls are matched order-free.
+  :class:`ToolCallASTMatch` scores 1 or 0. Tasks from :func:`~prm_gym.envs.tools.bfcl.load_bfcl`
+  are judged by BFCL's own rules instead (:mod:`prm_gym.envs.tools.bfcl`: lists of allowed
+  values, ``""`` for "may be omitted", the function doc's types, exact numbers): a gold call
+  carrying ``"possible"`` and ``"function"`` is covered by a call that passes
+  :func:`~prm_gym.envs.tools.bfcl.bfcl_check_call`, and :class:`ToolCallASTMatch` scores the
+  whole BFCL verdict.
 * :class:`ToolEfficiency` — −1 for every call that repeats an earlier call of the episode (or of
   the same action) more often than the gold calls hold it, −0.5 for every call beyond the gold
   calls still pending. Never positive, so it cannot be farmed.
@@ -55,6 +62,7 @@ from typing import Any, Literal
 import numpy as np
 
 from prm_gym.core.scorer import StepContext
+from prm_gym.envs.tools.bfcl import bfcl_check_call, bfcl_verdict, is_bfcl_task
 from prm_gym.envs.tools.calls import canonical_call, parse_action
 from prm_gym.envs.tools.registry import ToolRegistry
 
@@ -148,14 +156,14 @@ _STRIP = re.compile(r"[ ,./\-_*^]")
 
 
 def _norm_string(s: str) -> str:
-    return _STRIP.sub("", s.lower())
+    return _STRIP.sub("", s.lower()).replace("'", '"')
 
 
 def _values_equal(pred: Any, gold: Any) -> bool:
     if isinstance(gold, bool) or isinstance(pred, bool):
         return type(pred) is type(gold) and pred == gold
     if isinstance(gold, float):
-        return isinstance(pred, (int, float)) and abs(pred - gold) <= 1e-9 * max(1.0, abs(gold))
+        return isinstance(pred, (int, float)) and abs(pred - gold) <= 1e-9 * abs(gold)
     if isinstance(gold, int):
         return type(pred) is int and pred == gold
     if isinstance(gold, str):
@@ -250,6 +258,8 @@ def ast_match(
 
 
 def _covers(call: Call, gold: Call, registry: ToolRegistry | None) -> bool:
+    if "possible" in gold and isinstance(gold.get("function"), Mapping):  # a BFCL gold call
+        return bfcl_check_call(call, gold["function"], gold["possible"])[0]
     if canonical_call(dict(call)) == canonical_call(dict(gold)):
         return True
     return ast_check(call, gold, registry)[0]
@@ -388,6 +398,12 @@ class ToolCallASTMatch:
     An answer step scores 1 when no gold call is pending (the answer comes at the right time);
     types and required parameters come from ``registry`` (default: the built-in tools). A call
     that matches covers its gold call, so repeating it scores 0.
+
+    **BFCL tasks** (from :func:`~prm_gym.envs.tools.bfcl.load_bfcl`): a step scores 1.0 only
+    when every call of the episode up to and including it passes BFCL's verdict for the task's
+    category (:func:`~prm_gym.envs.tools.bfcl.bfcl_verdict`: the right number of calls, each
+    matching its own ground-truth entry). A parallel answer missing a call, or with an extra
+    one, scores 0; so does a step without calls or with a malformed block.
     """
 
     def __init__(self, registry: ToolRegistry | None = None) -> None:
@@ -399,6 +415,14 @@ class ToolCallASTMatch:
             parsed = parse_action(context.action)
             if parsed.errors or parsed.num_blocks == 0:
                 out.append(0.0)
+                continue
+            if is_bfcl_task(context.task):
+                info = context.task.answer["bfcl"]
+                made = [*_made_calls(context.previous_steps), *parsed.calls]
+                verdict = bfcl_verdict(
+                    made, info["functions"], info["ground_truth"], info["category"]
+                )
+                out.append(float(verdict[0]))
                 continue
             if parsed.answer is not None and not parsed.calls:
                 out.append(float(not _pending(context, self.registry)))
