@@ -44,13 +44,13 @@ from prm_gym.envs.tools.rewards import (
 )
 
 __all__ = [
-    "BFCLASTChecker",
-    "BFCLToolRegistry",
     "CITIES",
     "CURRENCY_RATES",
     "FACTS",
     "LEVELS",
     "TEMPLATES",
+    "BFCLASTChecker",
+    "BFCLToolRegistry",
     "ParsedAction",
     "Tool",
     "ToolCallASTMatch",
@@ -62,10 +62,10 @@ __all__ = [
     "ToolUseConfig",
     "ToolUseEnv",
     "answers_match",
-    "bfcl_check_call",
-    "bfcl_verdict",
     "ast_check",
     "ast_match",
+    "bfcl_check_call",
+    "bfcl_verdict",
     "canonical_call",
     "default_registry",
     "format_call",
