@@ -780,6 +780,12 @@ def _compile_trusted(source: str, what: str) -> tuple[Any, str | None]:
 
 def _judge_job(job: dict[str, Any], channel: _Channel, emit: Any) -> None:
     limit = int(job.get("max_message", 300))
+    # The solution process sets the same limits on itself and runs the code while the judge
+    # compiles the tests; then it reports how the run went and what it defines of the names
+    # the tests use (sent as soon as they are known).
+    run = {"op": "run", "code": job["code"], "limits": job["limits"],
+           "max_message": limit, "dropping": job.get("dropping", False)}  # fmt: skip
+    channel.send(run)
     entry = job.get("entry_point") or ""
     helpers, helpers_error = _compile_trusted(job.get("helpers", ""), "helper")
     setup, setup_error = _compile_trusted(job.get("setup", ""), "setup")
@@ -798,11 +804,8 @@ def _judge_job(job: dict[str, Any], channel: _Channel, emit: Any) -> None:
             if part is not None:
                 _code_names(part, names)
         compiled.append((test, parts, None))
-    # The solution process sets the same limits on itself before it runs the code, then
-    # reports how the run went and what it defines of the names the tests use.
-    run = {"op": "run", "code": job["code"], "limits": job["limits"], "names": sorted(names),
-           "max_message": limit, "dropping": job.get("dropping", False)}  # fmt: skip
-    reply = channel.receive() if channel.send(run) else None
+    names_sent = channel.send({"op": "names", "names": sorted(names)})
+    reply = channel.receive() if names_sent else None
     if reply is None:
         return  # the solution process ended (or broke the protocol) while running the code
     code_event = _checked_code_event(reply.get("code") if isinstance(reply, dict) else None)
@@ -1151,9 +1154,13 @@ def _serve(run: dict[str, Any], read: Any, write: Any, exit_: Any) -> None:
     namespace: dict[str, Any] = {"__name__": "solution", "__builtins__": builtins}
     report = _run_code(run["code"], namespace, limit)
     theirs = harness()
+    flush()
+    request = receive()
+    if not isinstance(request, dict) or request.get("op") != "names":
+        exit_(0)
     offered: dict[str, Any] = {}
     if report["passed"]:
-        for name in run.get("names") or ():
+        for name in request.get("names") or ():
             try:
                 offered[name] = _offer(namespace, name, encode)
             except BaseException:
