@@ -16,10 +16,10 @@ run, interleaved round by round:
 
 Prints executions/s for each and the ratio pool / subprocess (target >= 5x). Since issue 14
 the tests run in a judge process apart from the code (an unforgeable verdict), which costs a
-few cross-process hand-offs per execution: shipped problems took 2.4-2.8 ms -> 5.3-6.0 ms per
-execution at real-time priority (about an idle machine) and 11-15 ms -> 25-33 ms on a 2-core
-machine at load ~6 (warm pool 334 -> 150 executions/s at real-time priority; ratio to a fresh
-subprocess 18.2x -> 10.5x, 6.4x under load). Timed with
+few cross-process hand-offs per execution: at real-time priority (about an idle machine) the
+warm pool went from 229-334 to 136-150 executions/s on the shipped problems (ratio to a fresh
+subprocess 18x -> 9.5-10.5x); on a shared 2-core machine at load ~6, 11-15 ms -> 25-33 ms
+per execution (ratio 6.4x). Timed with
 ``time.perf_counter`` after a warm-up; the table reports the median round. The problems'
 own compute (a few run for tens of milliseconds) is part of both sides.
 
