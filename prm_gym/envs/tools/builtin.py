@@ -90,6 +90,11 @@ def _date(text: str) -> dt.date:
 
 
 # -- calculator -------------------------------------------------------------------------------
+#: Largest integer, in bits, the calculator computes (floats reach about 2**1024 too).
+CALCULATOR_MAX_BITS = 1024
+_MAX_NDIGITS = 30
+_MAX_EXPONENT = 64
+_MAX_POWER_BASE = 1e6
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -103,42 +108,91 @@ _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
     ast.UAdd: operator.pos,
     ast.USub: operator.neg,
 }
-_FUNCTIONS: dict[str, Callable[..., float]] = {
-    "round": round,
-    "abs": abs,
-    "min": min,
-    "max": max,
-    "sqrt": math.sqrt,
+
+
+def _round_call(x: float, ndigits: int | None = None) -> float:
+    if ndigits is None:
+        return round(x)
+    if not isinstance(ndigits, int) or abs(ndigits) > _MAX_NDIGITS:
+        raise ValueError(f"round's ndigits must be an integer between {-_MAX_NDIGITS} and "
+                         f"{_MAX_NDIGITS}")  # fmt: skip
+    return round(x, ndigits)
+
+
+def _extremum(fn: Callable[..., float]) -> Callable[..., float]:
+    def call(*args: float) -> float:
+        if not args:
+            raise ValueError(f"{fn.__name__}() needs at least one number")
+        return fn(args)
+
+    return call
+
+
+_FUNCTIONS: dict[str, tuple[Callable[..., float], int, int]] = {
+    # name: (function, fewest arguments, most arguments)
+    "round": (_round_call, 1, 2),
+    "abs": (abs, 1, 1),
+    "min": (_extremum(min), 1, 32),
+    "max": (_extremum(max), 1, 32),
+    "sqrt": (math.sqrt, 1, 1),
 }
+
+
+def _checked(value: Any) -> float:
+    """``value`` if it is a finite real number of bounded size, else a ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("the result is not a real number")
+    if isinstance(value, int):
+        if value.bit_length() > CALCULATOR_MAX_BITS:
+            raise ValueError(f"a number larger than 2**{CALCULATOR_MAX_BITS}")
+    elif not math.isfinite(value):
+        raise ValueError("the result is not finite (overflow)")
+    return value
+
+
+def _power(base: float, exponent: float) -> float:
+    # Checked before computing: an exact integer power cannot be interrupted.
+    if abs(exponent) > _MAX_EXPONENT or abs(base) > _MAX_POWER_BASE:
+        raise ValueError(
+            f"exponent or base too large (at most {_MAX_EXPONENT} and {_MAX_POWER_BASE:g})"
+        )
+    return pow(base, exponent)
 
 
 def _evaluate(node: ast.AST) -> float:
     if isinstance(node, ast.Expression):
         return _evaluate(node.body)
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return float(node.value) if isinstance(node.value, float) else int(node.value)  # type: ignore[arg-type]
+        return _checked(node.value)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 1e6):
-            raise ValueError("exponent or base too large")
-        return _BINARY[type(node.op)](left, right)
+        if isinstance(node.op, ast.Pow):
+            return _checked(_power(left, right))
+        return _checked(_BINARY[type(node.op)](left, right))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_evaluate(node.operand))
+        return _checked(_UNARY[type(node.op)](_evaluate(node.operand)))
     if (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
         and node.func.id in _FUNCTIONS
         and not node.keywords
     ):
-        function: Callable[..., float] = _FUNCTIONS[node.func.id]
-        return function(*(_evaluate(a) for a in node.args))
+        function, fewest, most = _FUNCTIONS[node.func.id]
+        if not fewest <= len(node.args) <= most:
+            count = str(fewest) if fewest == most else f"{fewest} to {most}"
+            raise ValueError(f"{node.func.id}() takes {count} argument(s)")
+        return _checked(function(*(_evaluate(a) for a in node.args)))
+    if isinstance(node, ast.Call):
+        raise ValueError(f"unknown function; the calculator has {', '.join(_FUNCTIONS)}")
     raise ValueError(f"unsupported expression element: {type(node).__name__}")
 
 
 def calculator(expression: str) -> float:
     """Evaluate an arithmetic expression.
 
-    Supports numbers, + - * / // % **, parentheses and round, abs, min, max, sqrt.
+    Supports numbers, + - * / // % **, parentheses and round, abs, min, max, sqrt. Every
+    intermediate result must be a finite real number below 2**1024; a power's exponent is at
+    most 64 and its base at most 1e6 in size; round's ndigits lies between -30 and 30.
 
     Args:
         expression: The expression, e.g. "(12.5 + 3) * 4".
@@ -147,13 +201,23 @@ def calculator(expression: str) -> float:
         raise ValueError("expression longer than 200 characters")
     try:
         tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise ValueError(f"not an arithmetic expression: {expression!r}") from None
     try:
         value = _evaluate(tree)
+        return _round(value)
     except ZeroDivisionError:
         raise ValueError("division by zero") from None
-    return _round(value)
+    except OverflowError:
+        raise ValueError("the result is too large (overflow)") from None
+    except RecursionError:
+        raise ValueError("the expression is nested too deeply") from None
+    except TypeError as exc:
+        raise ValueError(f"invalid arithmetic: {exc}") from None
+    except ValueError as exc:
+        if "math domain error" in str(exc):
+            raise ValueError("sqrt of a negative number") from None
+        raise
 
 
 # -- conversions and dates --------------------------------------------------------------------

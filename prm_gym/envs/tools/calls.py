@@ -22,8 +22,7 @@ __all__ = [
     "parse_action",
 ]
 
-_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.S | re.I)
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
+_TAG = re.compile(r"<(/?)(tool_call|answer)>", re.I)
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -55,29 +54,53 @@ class ParsedAction:
 def parse_action(action: str) -> ParsedAction:
     """Every ``<tool_call>`` and ``<answer>`` block of ``action`` (see :class:`ParsedAction`)."""
     parsed = ParsedAction()
-    for i, block in enumerate(_CALL.findall(action), 1):
+    calls, answers = _blocks(action)
+    for i, block in enumerate(calls, 1):
         parsed.num_blocks += 1
         try:
             payload = json.loads(block.strip())
         except json.JSONDecodeError as exc:
             parsed.errors.append(f"tool call {i}: malformed JSON ({exc.msg} at char {exc.pos})")
             continue
+        except (ValueError, RecursionError) as exc:  # e.g. an integer of > 4300 digits
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            parsed.errors.append(f"tool call {i}: unreadable JSON ({reason})")
+            continue
         if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
             parsed.errors.append(f'tool call {i}: expected {{"name": str, "parameters": {{...}}}}')
             continue
         params = payload.get("parameters", payload.get("arguments", {}))
         if isinstance(params, str):  # OpenAI-style arguments serialised as a JSON string
-            with contextlib.suppress(json.JSONDecodeError):
+            with contextlib.suppress(ValueError, RecursionError):
                 params = json.loads(params)
         if not isinstance(params, dict):
             parsed.errors.append(f"tool call {i}: 'parameters' must be a JSON object")
             continue
         parsed.calls.append({"name": payload["name"], "parameters": params})
-    answers = _ANSWER.findall(action)
     parsed.num_blocks += len(answers)
     if answers:
         parsed.answer = answers[-1].strip()
     return parsed
+
+
+def _blocks(action: str) -> tuple[list[str], list[str]]:
+    """The ``<tool_call>`` and ``<answer>`` block contents, in order, in one linear pass.
+
+    A block runs from its opening tag to the first closing tag of the same kind; opening tags
+    inside it are content, and closing tags without an opening tag are ignored.
+    """
+    found: dict[str, list[str]] = {"tool_call": [], "answer": []}
+    open_at: dict[str, int | None] = {"tool_call": None, "answer": None}
+    for tag in _TAG.finditer(action):
+        kind = "answer" if tag.group(2)[0] in "aA" else "tool_call"  # re.I also folds "ſ"
+        start = open_at[kind]
+        if not tag.group(1):
+            if start is None:
+                open_at[kind] = tag.end()
+        elif start is not None:
+            found[kind].append(action[start : tag.start()])
+            open_at[kind] = None
+    return found["tool_call"], found["answer"]
 
 
 def format_call(call: dict[str, Any]) -> str:
