@@ -219,29 +219,23 @@ def test_cli_rollout_writes_jsonl(tiny: tuple[Any, Any], tmp_path: Any, capsys: 
     assert main(["rollout", "prm/Math-v0", "--model", str(tmp_path / "missing")]) == 2
 
 
-@pytest.fixture(scope="module")
-def short_context_tiny() -> Any:
-    """A tiny model of 160 positions: Math-v0 prompts overflow it within a few steps."""
-    pytest.importorskip("transformers")
-    from prm_gym.llm.tiny import tiny_causal_lm
-
-    return tiny_causal_lm(n_layer=1, n_positions=160)
-
-
 def test_context_overflow_truncates_the_episode_and_the_run_goes_on(
-    short_context_tiny: Any,
+    tiny: tuple[Any, Any],
 ) -> None:
     from prm_gym.agents.rollout import CONTEXT_OVERFLOW
+    from prm_gym.core.threads import torch_threads
     from prm_gym.llm import ContextOverflowError, TransformersBackend
 
-    backend = TransformersBackend(*short_context_tiny)
-    params = SamplingParams(max_tokens=24, temperature=1.0, seed=0)
+    backend = TransformersBackend(*tiny)
+    backend.max_length = 130  # a short context: Math-v0 prompts overflow it within a few steps
+    params = SamplingParams(max_tokens=16, temperature=1.0, seed=0)
     envs = gym.make_vec("prm/Math-v0", num_envs=3, vectorization_mode="sync", max_steps=10)
     try:
-        trajs = rollout(envs, LLMAgent(backend, params), episodes=5, seed=0, progress=False)
+        with torch_threads(1):  # a tiny model: one thread is fastest on a shared CPU
+            trajs = rollout(envs, LLMAgent(backend, params), episodes=4, seed=0, progress=False)
     finally:
         envs.close()
-    assert len(trajs) == 5
+    assert len(trajs) == 4
     cut = [t for t in trajs if t.truncated_reason == CONTEXT_OVERFLOW]
     assert cut, [len(t.actions) for t in trajs]
     for traj in cut:
@@ -252,33 +246,36 @@ def test_context_overflow_truncates_the_episode_and_the_run_goes_on(
         assert trajectory_to_dict(traj)["truncated_reason"] == CONTEXT_OVERFLOW
     env = gym.make("prm/Math-v0", max_steps=10)
     try:
-        single = rollout(env, LLMAgent(backend, params), episodes=2, seed=0, progress=False)
-        assert [t.truncated_reason for t in single] == [CONTEXT_OVERFLOW] * 2
-        agent = LLMAgent(backend, params)
-        obs, _ = env.reset(seed=0)
-        with pytest.raises(ContextOverflowError):  # act() on one env raises instead
-            for _ in range(10):
-                obs, *_ = env.step(agent.act(obs))
+        with torch_threads(1):
+            single = rollout(env, LLMAgent(backend, params), episodes=1, seed=0, progress=False)
+            assert [t.truncated_reason for t in single] == [CONTEXT_OVERFLOW]
+            agent = LLMAgent(backend, params)
+            obs, _ = env.reset(seed=0)
+            with pytest.raises(ContextOverflowError):  # act() on one env raises instead
+                for _ in range(10):
+                    obs, *_ = env.step(agent.act(obs))
     finally:
         env.close()
 
 
 def test_cli_rollout_writes_every_episode_despite_overflow(
-    short_context_tiny: Any, tmp_path: Any, capsys: Any
+    tiny: tuple[Any, Any], tmp_path: Any, capsys: Any
 ) -> None:
     from prm_gym.cli import main
 
-    model, tokenizer = short_context_tiny
+    model, tokenizer = tiny
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
     out = tmp_path / "runs.jsonl"
     argv = ["rollout", "prm/Math-v0", "--model", str(tmp_path / "model"), "--episodes", "3"]
-    argv += ["--num-envs", "2", "--max-tokens", "24", "--out", str(out), "--quiet"]
+    # 1,024 positions: no Math-v0 prompt leaves room for 1,000 new tokens
+    argv += ["--num-envs", "2", "--max-tokens", "1000", "--out", str(out), "--quiet"]
     assert main(argv) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 3
-    assert any(r["truncated_reason"] == "context_overflow" for r in records)
-    assert "truncated by context overflow" in capsys.readouterr().err
+    assert all(r["truncated_reason"] == "context_overflow" for r in records)
+    assert all(r["truncated"] and not r["terminated"] for r in records)
+    assert "3 truncated by context overflow" in capsys.readouterr().err
 
 
 class _LengthScorer:
