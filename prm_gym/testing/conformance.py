@@ -11,8 +11,9 @@
   for continuous envs NaN, inf, huge, complex, wrong-shape and wrong-dtype arrays. The env runs
   in a child process (``python -c``): every step is timed, and a step that does not return
   within ``step_time_limit`` is killed and reported with its action, so a hang cannot hang the
-  caller. Each step must not raise (except ``TypeError`` for a non-``str`` action of a text env
-  and ``ValueError``/``TypeError`` for a malformed array), must return an observation inside
+  caller (``long=True`` prints the max step time). Each step must not raise (except
+  ``TypeError`` for a non-``str`` action of a text env and ``ValueError``/``TypeError`` for a
+  malformed array), must return an observation inside
   ``observation_space`` (text: valid UTF-8), a finite reward equal to
   ``sum(info["reward_components"].values())`` when that key is present and, for text envs,
   the shared ``info`` keys of DESIGN §3 (invalid actions flagged ``action_valid=False`` with an
@@ -25,9 +26,10 @@
 * **Vector envs.** ``gym.make_vec(id, num_envs=2)`` in ``"sync"`` and ``"async"`` mode plays the
   same steps as two single envs seeded ``seed`` and ``seed + 1``.
 * **Lifecycle.** ``close()`` twice is fine; ``step``/``reset`` after ``close()`` raise
-  ``RuntimeError``; make/reset/close cycles (50; 1,000 with ``long=True``; every fifth cycle
-  also steps, which starts what the env starts lazily) leave no open
-  file descriptors, threads, child processes of this process, or resident memory behind.
+  ``RuntimeError``; make/reset/close cycles (50, or as many as fit in 10 s once 20 are done;
+  1,000 with ``long=True``; every fifth cycle also steps, which starts what the env starts
+  lazily) leave no open file descriptors, threads, child processes of this process, or
+  resident memory (beyond ``rss_limit_mb``) behind.
 
 Example::
 
@@ -94,8 +96,11 @@ _RESOURCE_CHECKS = ("no_fd_growth", "no_thread_growth", "no_child_growth", "no_m
 
 #: Seconds a killed step is given on top of ``step_time_limit`` before the child is killed.
 _GRACE_S = 1.0
+#: Short runs stop the make/close cycles after this many seconds, once ``_MIN_CYCLES`` are done.
+_SHORT_CYCLES_BUDGET_S = 10.0
+_MIN_CYCLES = 20
 #: Details kept per failing check (the count of the rest is reported).
-_MAX_DETAILS = 4
+_MAX_DETAILS = 10
 
 
 # ---------------------------------------------------------------------------- report
@@ -1136,7 +1141,7 @@ def _fuzz(
             except _Timeout:
                 hangs += 1
                 collectors["step_time"].add(
-                    f"{_short(action)}: no return within {call_timeout:.1f} s (limit "
+                    f"{_short(action, 240)}: no return within {call_timeout:.1f} s (limit "
                     f"{step_time_limit:.1f} s): child killed"
                 )
                 report.max_step_time = max(report.max_step_time, call_timeout)
@@ -1164,7 +1169,7 @@ def _fuzz(
             slowest.append((seconds, _short(action, 40)))
             slowest = sorted(slowest, reverse=True)[:3]
             if seconds > step_time_limit:
-                collectors["step_time"].add(f"{_short(action)}: step took {seconds:.2f} s")
+                collectors["step_time"].add(f"{_short(action, 240)}: step took {seconds:.2f} s")
             if answer.get("done"):
                 episodes += 1
                 reset = _timed_reset(child, seed + episodes, call_timeout, report)
@@ -1571,6 +1576,7 @@ def _check_cycles(
     cycles: int,
     rss_limit_mb: float,
     verbose: bool,
+    budget_s: float | None = None,
 ) -> list[CheckResult]:
     if not os.path.isdir("/proc/self/fd"):
         return [CheckResult(n, "skip", "needs Linux /proc") for n in _RESOURCE_CHECKS]
@@ -1592,8 +1598,13 @@ def _check_cycles(
             cycle(i)
         gc.collect()
         before = _settle(_resources(), wait=1.0)
+        done = 0
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         for i in range(cycles):
+            if deadline is not None and done >= _MIN_CYCLES and time.monotonic() > deadline:
+                break
             cycle(warmup + i)
+            done += 1
             if verbose and (i + 1) % 200 == 0:
                 print(f"  {env_id}: {i + 1}/{cycles} make/reset/step/close cycles")
         gc.collect()
@@ -1602,7 +1613,9 @@ def _check_cycles(
         fail = f"a make/reset/step/close cycle raised {type(exc).__name__}: {exc}"
         return [CheckResult(n, "fail", fail, time.perf_counter() - start) for n in _RESOURCE_CHECKS]
     seconds = time.perf_counter() - start
-    label = f"{cycles} make/reset/close cycles"
+    label = f"{done} make/reset/close cycles"
+    if done < cycles:
+        label += f" (of {cycles}: the {budget_s:.0f} s budget ran out)"
     results = []
 
     def growth(name: str, keys: Iterable[str], unit: str = "") -> None:
@@ -1632,7 +1645,7 @@ def _check_cycles(
                 "no_memory_growth",
                 status,
                 f"{label}: RSS {b_rss / 2**20:.0f} -> {a_rss / 2**20:.0f} MiB "
-                f"({grown_mb:+.1f} MiB, {1024 * grown_mb / cycles:+.1f} KiB/cycle; "
+                f"({grown_mb:+.1f} MiB, {1024 * grown_mb / max(done, 1):+.1f} KiB/cycle; "
                 f"limit {rss_limit_mb:.0f} MiB)",
                 seconds,
             )
@@ -1673,7 +1686,7 @@ def check_env_conformance(
             family's known worst cases run last, so the first hang rarely hides others.
         checks: Run only these checks (names from :data:`CHECKS`); default all.
         cycles: make/reset/close cycles of the resource checks, with a step in every fifth
-            (default 50; long 1,000).
+            (default 50, cut short after 10 s once 20 are done; long 1,000, never cut).
         rss_limit_mb: Resident-memory growth allowed over the cycles.
         verbose: Print progress (default: ``long``).
         **env_kwargs: Passed to ``gym.make`` (and ``gym.make_vec``), e.g. ``max_action_length``.
@@ -1773,7 +1786,10 @@ def check_env_conformance(
     # Cycles before use-after-close: an env that leaks on use after close must not skew them.
     if any(c in selected for c in _RESOURCE_CHECKS):
         n_cycles = cycles if cycles is not None else (1000 if long else 50)
-        for r in _check_cycles(env_id, env_kwargs, family, seed, n_cycles, rss_limit_mb, verbose):
+        budget = _SHORT_CYCLES_BUDGET_S if cycles is None and not long else None
+        for r in _check_cycles(
+            env_id, env_kwargs, family, seed, n_cycles, rss_limit_mb, verbose, budget
+        ):
             results[r.name] = r
 
     if "close_twice" in selected or "use_after_close" in selected:
