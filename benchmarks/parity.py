@@ -189,7 +189,7 @@ def bfcl_parity(data: Path, use_env: bool) -> bool:
     import numpy as np
 
     from prm_gym.core import StepContext
-    from prm_gym.envs.tools import ToolCallASTMatch, ToolUseEnv, format_call
+    from prm_gym.envs.tools import ToolCallASTMatch, ToolUseEnv, ast_match, format_call
     from prm_gym.envs.tools.bfcl import bfcl_verdict, load_bfcl
 
     official = _official_bfcl()
@@ -199,8 +199,9 @@ def bfcl_parity(data: Path, use_env: bool) -> bool:
     print(f"BFCL: {len(tasks)} entries from {data}, {len(cases)} responses")
     scorer = ToolCallASTMatch()
     env = ToolUseEnv(tasks) if use_env else None
-    table: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    table: dict[tuple[str, str], np.ndarray] = defaultdict(lambda: np.zeros(7, dtype=int))
     disagreements = []
+    rejected_gold: list[tuple[str, str, bool]] = []
     start = time.perf_counter()
     for case in cases:
         info = case.task.answer["bfcl"]
@@ -212,20 +213,25 @@ def bfcl_parity(data: Path, use_env: bool) -> bool:
         step = bool(
             scorer.score([StepContext(case.task.prompt, (), action, task=case.task)])[0] == 1.0
         )
+        greedy = bfcl_verdict(
+            case.calls, info["functions"], info["ground_truth"], info["category"], greedy=True
+        )[0]
+        one_value = [
+            {"name": c["name"], "parameters": c["parameters"]} for c in case.task.answer["calls"]
+        ]
+        before = ast_match(case.calls, one_value)
         outcome = ours
         if env is not None:
             env.reset(options={"task": case.task})
             outcome = bool(env.step(action)[1] == 1.0)
-        row = table[(info["category"], case.kind)]
-        row[0] += 1
-        row[1] += bool(ref["valid"])
-        row[2] += ours == bool(ref["valid"])
-        row[3] += step == bool(ref["valid"])
-        row[4] += outcome == bool(ref["valid"])
-        if not (ours == step == outcome == bool(ref["valid"])):
-            greedy = bfcl_verdict(
-                case.calls, info["functions"], info["ground_truth"], info["category"], greedy=True
-            )[0]
+        valid = bool(ref["valid"])
+        table[(info["category"], case.kind)] += [
+            1, valid, ours == valid, greedy == valid, step == valid, outcome == valid,
+            before == valid,
+        ]  # fmt: skip
+        if case.kind == "gold" and not valid:
+            rejected_gold.append((case.task.id, "; ".join(map(str, ref["error"]))[:300], ours))
+        if not (ours == step == outcome == valid):
             why = "unexplained"
             if greedy == bool(ref["valid"]) and ours != greedy:
                 why = (
@@ -237,17 +243,30 @@ def bfcl_parity(data: Path, use_env: bool) -> bool:
                 why = "the official checker crashed on this input"
             disagreements.append((case, ref, ours, reason, step, outcome, why))
     elapsed = time.perf_counter() - start
-    print(f"({elapsed:.1f} s; columns: responses, accepted by BFCL, agreement of bfcl_verdict /")
-    print(" ToolCallASTMatch per step / ToolUse-v0 outcome with BFCL's ast_checker)\n")
-    print("| category | corruption | n | BFCL accepts | verdict | step scorer | env outcome |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    totals = np.zeros(5, dtype=int)
-    for (category, kind), row in sorted(table.items()):
-        totals += row
-        print(f"| {category} | {kind} | {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} |")
+    print(f"({elapsed:.1f} s) Verdicts equal to BFCL's ast_checker, per corruption and category:")
+    print("bfcl_verdict (maximum matching), bfcl_verdict(greedy=True), ToolCallASTMatch on the")
+    print("response as one step, the ToolUse-v0 outcome, and the one-value-gold ast_match that")
+    print("ToolCallASTMatch used for BFCL before (gold = first allowed value of each parameter).\n")
+    header = "| n | BFCL accepts | verdict | greedy | step scorer | env outcome | one-value gold |"
+    by_kind: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(7, dtype=int))
+    by_category: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(7, dtype=int))
+    for (category, kind), row in table.items():
+        by_kind[kind] += row
+        by_category[category] += row
+    totals = sum(table.values(), np.zeros(7, dtype=int))
     n = int(totals[0])
-    shares = [f"{int(t)}/{n} ({t / n:.2%})" for t in totals[2:]]
-    print(f"| **all** | | {n} | {int(totals[1])} | {shares[0]} | {shares[1]} | {shares[2]} |")
+    for title, groups in (("corruption", by_kind), ("category", by_category)):
+        print(f"| {title} {header}")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, row in sorted(groups.items(), key=lambda item: -int(item[1][0])):
+            print(f"| {name} | " + " | ".join(str(int(v)) for v in row) + " |")
+        shares = " | ".join(f"{int(t)} ({t / n:.3%})" for t in totals[2:])
+        print(f"| **all** | {n} | {int(totals[1])} | {shares} |\n")
+    print(
+        f"Gold responses (first allowed value of each parameter) BFCL rejects: {len(rejected_gold)}"
+    )
+    for task_id, error, ours in rejected_gold:
+        print(f"- {task_id}: {error} (ours: {'accepts' if ours else 'rejects'} too)")
     print(f"\nDisagreements: {len(disagreements)}")
     for case, ref, ours, reason, step, outcome, why in disagreements:
         ref_error = "; ".join(map(str, ref["error"]))[:160]
@@ -256,9 +275,9 @@ def bfcl_parity(data: Path, use_env: bool) -> bool:
             f" ({reason[:160]}), step scorer {step}, env {outcome}.\n  Reason: {why}."
             f"\n  Calls: {case.calls}\n  Ground truth: {case.task.answer['bfcl']['ground_truth']}"
         )
-    worst = min(totals[2:]) / n
+    worst = min(totals[2], totals[4], totals[5]) / n
     verdict = "OK" if worst >= TARGET else "BELOW"
-    print(f"\nBFCL agreement {worst:.2%} (target >= {TARGET:.1%}): {verdict}")
+    print(f"\nBFCL agreement {worst:.3%} (target >= {TARGET:.1%}): {verdict}")
     return worst >= TARGET
 
 

@@ -108,7 +108,7 @@ def test_loader_errors_name_the_problem(tmp_path: Path) -> None:
     shutil.copy(DATA / "possible_answer/BFCL_v4_multiple.json", tmp_path / "possible_answer")
     with gzip.open(tmp_path / "BFCL_v4_multiple.json.gz", "wt") as fh:
         fh.write("{not json\n")
-    with pytest.raises(ValueError, match="BFCL_v4_multiple.json.gz:1"):
+    with pytest.raises(ValueError, match=r"BFCL_v4_multiple\.json\.gz:1"):
         load_bfcl(tmp_path / "BFCL_v4_multiple.json.gz")
 
 
@@ -238,9 +238,8 @@ def test_env_runs_bfcl_tasks(tasks: dict[str, Task]) -> None:
     schema = json.loads(obs.split("\n")[1])
     props = schema["function"]["parameters"]["properties"]
     assert schema["function"]["name"] == "geometry.triangle_area"
-    assert (
-        props["base"]["type"] == "number" and schema["function"]["parameters"]["type"] == "object"
-    )
+    assert props["base"]["type"] == "number"
+    assert schema["function"]["parameters"]["type"] == "object"
     # no block: invalid, the episode goes on
     _, reward, terminated, _, info = env.step("I think the area is 25.")
     assert not terminated and not info["action_valid"]
