@@ -449,3 +449,34 @@ def test_vllm_backend_greedy_matches_scoring(backend: TransformersBackend, tmp_p
         assert sum(lps) == pytest.approx(sum(gen.logprobs), abs=1e-2)
     [[cut]] = llm.generate([PROMPTS[0]], SamplingParams(max_tokens=12, temperature=0, stop=(" ",)))
     assert " " not in cut.text
+
+
+class _OverflowAfter:
+    """Writes a valid reward function, then refuses prompts as too long after ``calls`` calls."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+        self.prompts: list[Any] = []
+
+    def generate(self, prompts: Any, params: SamplingParams) -> list[list[Generation]]:
+        self.prompts.append(prompts)
+        if len(self.prompts) > self.calls:
+            raise ContextOverflowError("prompt too long", indices=range(len(prompts)))
+        code = '```python\ndef compute_dense_reward(state):\n    return 0.0, {"zero": 0.0}\n```'
+        return [[Generation(code) for _ in range(params.n)] for _ in prompts]
+
+
+def test_reward_code_search_keeps_earlier_rounds_when_the_feedback_overflows() -> None:
+    from prm_gym.rewards.reward_code import search_reward_code
+
+    backend = _OverflowAfter(calls=1)
+    result = search_reward_code(
+        backend, "prm/Reach-v0", rounds=3, candidates=2, evaluate=lambda code: 0.5, max_tokens=8
+    )
+    assert len(backend.prompts) == 2  # round 2's prompt (with feedback) overflowed: stop there
+    assert [r.round for r in result.records] == [0, 0]
+    assert result.best is not None and result.best_score == 0.5
+    with pytest.raises(ContextOverflowError):  # nothing to search with when round 1 overflows
+        search_reward_code(
+            _OverflowAfter(calls=0), "prm/Reach-v0", rounds=2, candidates=1, evaluate=lambda c: 0.5
+        )
