@@ -1,0 +1,669 @@
+"""Do process rewards make an LLM policy learn faster? GRPO on prm/Math-v0, outcome vs dense.
+
+**Base policy.** A GPT-2-architecture causal LM (4 layers x 128, about 1M parameters) and its
+own BPE tokenizer (:func:`prm_gym.llm.tiny.tiny_causal_lm`, trained on the benchmark's own
+text), trained from scratch by supervised learning on noisy scripted solutions
+(:func:`prm_gym.envs.math.experts.noisy_solutions`, slips and wrong answers included) of the
+easy procedural problems (``families=("linear", "fraction")``, ``levels=(1,)``: "Solve for x:
+x + 22 = 29", "What is 2/5 of 25?"), in exactly the chat format the
+:class:`~prm_gym.agents.LLMAgent` renders during RL (one assistant message per env step, ending
+at a newline). It is cached under ``--out`` (``base_policy_*``, keyed by its settings) and every
+variant and seed starts from the same weights.
+
+**RL.** :class:`prm_gym.agents.PGTrainer` with GRPO group-normalised advantages (PRIME for the
+PRIME variant), ``K`` samples per prompt, multi-step episodes (one step per generation, at most
+:data:`MAX_STEPS`), the same updates, prompts, sampling settings, learning rate and
+``process_coef`` for every variant. Variants:
+
+* ``outcome``      the env's outcome only;
+* ``raw_sum``      + the raw per-step RuleVerifier sum (``ProcessReward(env, RuleVerifier())``);
+* ``progress``     + ``prm_gym.make_dense`` (progress form: each step earns the rise of the
+                   share of gold values established by correct steps);
+* ``pure``         + RuleVerifier under PURE min-form credit (``PGConfig(credit="min_form")``);
+* ``prime``        + an implicit PRM (Yuan et al. 2024; PRIME, Cui et al. 2025) initialised from
+                   the base policy, read against the frozen base policy and trained online on
+                   each update's rollouts from their outcomes only (``advantage="prime"``);
+* ``trained_prm``  + a PRM trained with ``train_prm(..., format="step_features")`` (the cheap
+                   numpy MLP over parsed arithmetic features, fitted on noisy-solver step labels)
+                   used as the step scorer, centred as ``2 P(correct) - 1``.
+
+**Measured.** Held-out accuracy (greedy, and pass@K over ``K`` samples at temperature 1) on
+problems disjoint from the SFT data, against updates and against generated training tokens,
+mean and min/max over seeds; mean steps per episode and the share of idle steps (an exact repeat
+of an earlier step, or a step the rule checker finds correct but idle: repeated results,
+identities, arithmetic on constants alone), the hacking signal, on the sampled held-out
+episodes; wall time per update split into generation, env + reward (the scorers included) and
+optimisation (the implicit PRM's own training included).
+
+Writes ``llm_learning.md`` (the table), ``llm_learning.png`` (accuracy vs updates and vs tokens,
+bands over seeds) and ``llm_learning.json`` (every curve) to ``--out``.
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/llm_learning.py --quick            # smoke, <= 5 min, 2 cores
+    PYTHONPATH=. python benchmarks/llm_learning.py --jobs 2           # the full table
+    PYTHONPATH=. python benchmarks/llm_learning.py --variants outcome --updates 1 --seeds 1 \\
+        --sft-steps 20 --eval-tasks 4                                 # one variant, seconds
+    PYTHONPATH=. python benchmarks/llm_learning.py --device cuda      # on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import copy
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import prm_gym
+from prm_gym.core.task import Task
+from prm_gym.envs.math.experts import noisy_solutions
+from prm_gym.envs.math.generator import MathConfig, generate
+
+FAMILIES = ("linear", "fraction")
+LEVELS = (1,)
+MAX_STEPS = 4
+VARIANTS = ("outcome", "raw_sum", "progress", "pure", "prime", "trained_prm")
+#: Held-out task seeds start here (the SFT solutions use seeds 0 .. sft_solutions - 1).
+EVAL_SEED = 10_000_000
+#: Task seeds of the trained PRM's labelled solutions.
+PRM_SEED = 20_000_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run depends on (the same for every variant)."""
+
+    sft_solutions: int = 6000
+    sft_steps: int = 700
+    sft_lr: float = 3e-3
+    sft_batch: int = 32
+    n_layer: int = 3
+    n_embd: int = 96
+    n_head: int = 4
+    vocab_size: int = 600
+    updates: int = 40
+    prompts: int = 8
+    group_size: int = 4
+    lr: float = 1e-4
+    beta: float = 0.02
+    process_coef: float = 0.5
+    max_new_tokens: int = 40
+    eval_every: int = 5
+    eval_tasks: int = 64
+    prm_solutions: int = 1500
+
+    def base_key(self) -> str:
+        return (
+            f"base_policy_L{self.n_layer}x{self.n_embd}_v{self.vocab_size}"
+            f"_n{self.sft_solutions}_s{self.sft_steps}_b{self.sft_batch}"
+        )
+
+
+QUICK = Settings(
+    sft_solutions=600,
+    sft_steps=60,
+    n_layer=2,
+    n_embd=64,
+    n_head=2,
+    vocab_size=400,
+    updates=2,
+    prompts=2,
+    group_size=2,
+    eval_every=1,
+    eval_tasks=4,
+    max_new_tokens=24,
+    prm_solutions=100,
+)
+
+
+def _env_kwargs() -> dict[str, Any]:
+    return {"families": FAMILIES, "levels": LEVELS, "max_steps": MAX_STEPS}
+
+
+_INSTRUCTIONS = "\n\nSolve the problem step by step"
+
+
+class ProblemOnly(gym.ObservationWrapper[Any, Any, Any]):
+    """Shows the policy the problem without the env's fixed instruction paragraph.
+
+    The instructions are the same in every episode, so a model trained from scratch learns
+    nothing from them; dropping them halves the prompt and the CPU time per token. Reward
+    wrappers inside still see the full observation.
+    """
+
+    def observation(self, observation: Any) -> Any:
+        return str(observation).split(_INSTRUCTIONS, 1)[0]
+
+
+def math_env(inner: Callable[[], gym.Env[Any, Any]] | None = None) -> gym.Env[Any, Any]:
+    """The benchmark's env: ``inner()`` (default ``gym.make("prm/Math-v0", ...)``) shown
+    through :class:`ProblemOnly`."""
+    return ProblemOnly(inner() if inner is not None else gym.make("prm/Math-v0", **_env_kwargs()))
+
+
+# ---------------------------------------------------------------------------------------------
+# base policy (supervised, cached)
+# ---------------------------------------------------------------------------------------------
+def _sft_examples(n: int) -> list[tuple[list[dict[str, str]], str]]:
+    """``(chat history before the step, step)`` pairs of ``n`` noisy scripted solutions, with
+    the env's own observations, as :class:`~prm_gym.agents.LLMAgent` will render them."""
+    env = math_env()
+    out: list[tuple[list[dict[str, str]], str]] = []
+    for sol in noisy_solutions(n, 0, noise=(0.2, 0.2), levels=LEVELS, families=FAMILIES):
+        obs, _ = env.reset(options={"task": sol.task})
+        history = [{"role": "user", "content": str(obs)}]
+        for action in sol.actions:
+            out.append((list(history), action))
+            obs, _, terminated, truncated, _ = env.step(action)
+            history += [
+                {"role": "assistant", "content": action},
+                {"role": "user", "content": str(obs)},
+            ]
+            if terminated or truncated:
+                break
+    env.close()
+    return out
+
+
+def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None) -> Path:
+    """Train (or load from ``out``) the base policy; returns its directory."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from prm_gym.llm.tiny import tiny_causal_lm
+
+    log = log or (lambda line: print(line, flush=True))
+    path = out / s.base_key()
+    if (path / "sft.json").exists():
+        return path
+    t0 = time.perf_counter()
+    examples = _sft_examples(s.sft_solutions)
+    corpus = [h[0]["content"] for h, _ in examples[:2000]] + [a for _, a in examples[:4000]]
+    _, tok = tiny_causal_lm(vocab_size=s.vocab_size, corpus=corpus, n_layer=1, n_embd=8)
+    config = GPT2Config(
+        vocab_size=len(tok),
+        n_positions=256,
+        n_embd=s.n_embd,
+        n_layer=s.n_layer,
+        n_head=s.n_head,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(config)
+    rows: list[tuple[list[int], int]] = []
+    for history, action in examples:
+        prompt = tok.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
+        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        t_ids = tok(action + "\n", add_special_tokens=False)["input_ids"]
+        rows.append((p_ids + t_ids, len(p_ids)))
+    opt = torch.optim.AdamW(model.parameters(), lr=s.sft_lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=s.sft_lr, total_steps=s.sft_steps, pct_start=0.05
+    )
+    rng = np.random.default_rng(0)
+    model.train()
+    loss_value = float("nan")
+    for step in range(s.sft_steps):
+        batch = [rows[i] for i in rng.integers(0, len(rows), size=s.sft_batch)]
+        width = max(len(r) for r, _ in batch)
+        ids = torch.full((len(batch), width), int(tok.pad_token_id))
+        labels = torch.full((len(batch), width), -100)
+        attn = torch.zeros((len(batch), width), dtype=torch.long)
+        for i, (row, n_prompt) in enumerate(batch):
+            ids[i, : len(row)] = torch.tensor(row)
+            labels[i, n_prompt : len(row)] = torch.tensor(row[n_prompt:])
+            attn[i, : len(row)] = 1
+        loss = model(input_ids=ids, attention_mask=attn, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        loss_value = float(loss.detach())
+        if step % 50 == 0 or step == s.sft_steps - 1:
+            elapsed = time.perf_counter() - t0
+            log(f"  sft step {step}/{s.sft_steps} loss {loss_value:.3f} ({elapsed:.0f} s)")
+    model.eval()
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    from prm_gym.llm import TransformersBackend
+
+    stats = evaluate(TransformersBackend(model, tok), eval_tasks(s.eval_tasks), s)
+    meta = {
+        "params": sum(p.numel() for p in model.parameters()),
+        "sft_loss": loss_value,
+        "sft_seconds": time.perf_counter() - t0,
+        **stats,
+    }
+    (path / "sft.json").write_text(json.dumps(meta, indent=1))
+    log(f"base policy: {json.dumps(meta)}")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation and the hacking signal
+# ---------------------------------------------------------------------------------------------
+def eval_tasks(n: int) -> list[Task]:
+    config = MathConfig(families=FAMILIES, levels=LEVELS)
+    return [generate(config, EVAL_SEED + i) for i in range(n)]
+
+
+def idle_steps(task: Task, actions: Sequence[str]) -> int:
+    """Steps that repeat an earlier step exactly or that the rule checker finds idle."""
+    from prm_gym.envs.math.verifier import StepChecker
+
+    checker = StepChecker(task.prompt, task)
+    seen: set[str] = set()
+    idle = 0
+    for action in actions:
+        key = " ".join(action.split())
+        verdict = checker.check(action)
+        if key in seen or verdict.redundant:
+            idle += 1
+        seen.add(key)
+    return idle
+
+
+def evaluate(backend: Any, tasks: Sequence[Task], s: Settings) -> dict[str, float]:
+    """Greedy accuracy, pass@K (``K = group_size`` samples at temperature 1), steps per
+    sampled episode and the idle-step share, on ``tasks``."""
+    from prm_gym.agents import LLMAgent, rollout
+    from prm_gym.llm import SamplingParams
+
+    def play(temperature: float, copies: int) -> list[Any]:
+        envs = [
+            (lambda t=t: math_env(lambda: gym.make("prm/Math-v0", tasks=[t], max_steps=MAX_STEPS)))
+            for t in tasks
+            for _ in range(copies)
+        ]
+        vec = gym.vector.SyncVectorEnv(envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+        params = SamplingParams(max_tokens=s.max_new_tokens, temperature=temperature, seed=0)
+        agent = LLMAgent(backend, params, env_id="prm/Math-v0")
+        try:
+            return rollout(vec, agent, len(envs), progress=False)
+        finally:
+            vec.close()
+
+    greedy = play(0.0, 1)
+    sampled = play(1.0, s.group_size)
+    k = s.group_size
+    solved = np.array([float(t.outcome or 0.0) >= 1.0 for t in sampled]).reshape(-1, k)
+    n_steps = sum(len(t.actions) for t in sampled)
+    idle = sum(idle_steps(tasks[i // k], t.actions) for i, t in enumerate(sampled))
+    return {
+        "greedy": float(np.mean([float(t.outcome or 0.0) >= 1.0 for t in greedy])),
+        "pass_at_k": float(solved.any(axis=1).mean()),
+        "sample_acc": float(solved.mean()),
+        "steps": n_steps / max(len(sampled), 1),
+        "idle_share": idle / max(n_steps, 1),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# variants
+# ---------------------------------------------------------------------------------------------
+class SharedScorer:
+    """A step scorer shared by every env copy, ``scale * score + shift``.
+
+    Deep copies (Gymnasium copies wrapper arguments into ``env.spec``) return the object itself,
+    so scorers holding models (the implicit PRM's backends) are neither copied nor pickled.
+    """
+
+    def __init__(self, scorer: Any, scale: float = 1.0, shift: float = 0.0) -> None:
+        self.scorer, self.scale, self.shift = scorer, scale, shift
+
+    def score(self, contexts: Sequence[Any]) -> np.ndarray:
+        values = np.asarray(self.scorer.score(contexts), dtype=np.float64)
+        return self.scale * values + self.shift
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedScorer:
+        return self
+
+
+def train_step_prm(n: int) -> Any:
+    """The ``train-prm`` step scorer (``format="step_features"``) on noisy-solver labels."""
+    from prm_gym.rewards.prm_training import make_prm_dataset, train_prm
+
+    data = make_prm_dataset("prm/Math-v0", n=n, seed=PRM_SEED, levels=LEVELS)
+    model, _ = train_prm(data, format="step_features", progress=False)
+    return model
+
+
+def _chat_prompt(tok: Any) -> Callable[[str], str]:
+    def render(prompt: str) -> str:
+        messages = [{"role": "user", "content": prompt.split(_INSTRUCTIONS, 1)[0]}]
+        return str(tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
+    return render
+
+
+def run_one(
+    variant: str, seed: int, base: str, s: Settings, device: str, threads: int = 1
+) -> dict[str, Any]:
+    """Train one variant from the base policy; returns its curve and timings."""
+    import torch
+
+    from prm_gym.agents import PGConfig, PGTrainer
+    from prm_gym.llm import TransformersBackend
+    from prm_gym.rewards import RuleVerifier
+    from prm_gym.rewards.implicit_prm import ImplicitPRM, train_implicit_prm
+    from prm_gym.wrappers import ProcessReward
+
+    torch.set_num_threads(threads)
+    t_start = time.perf_counter()
+    backend = TransformersBackend(base, device=device, dtype=torch.float32)
+    tok = backend.tokenizer
+    cfg = PGConfig(
+        group_size=s.group_size,
+        prompts_per_iteration=s.prompts,
+        lr=s.lr,
+        beta=s.beta,
+        max_new_tokens=s.max_new_tokens,
+        process_coef=s.process_coef,
+        seed=seed,
+    )
+    kw = _env_kwargs()
+    prime_models: tuple[Any, Any] | None = None
+    env_fn: Callable[[], gym.Env[Any, Any]]
+    if variant == "outcome":
+
+        def env_fn() -> gym.Env[Any, Any]:
+            return ProblemOnly(gym.make("prm/Math-v0", **kw))
+    elif variant in ("raw_sum", "pure"):
+
+        def env_fn() -> gym.Env[Any, Any]:
+            return ProblemOnly(
+                ProcessReward(gym.make("prm/Math-v0", **kw), RuleVerifier(), coef=1.0)
+            )
+
+        if variant == "pure":
+            cfg = replace(cfg, credit="min_form")
+    elif variant == "progress":
+
+        def env_fn() -> gym.Env[Any, Any]:
+            return ProblemOnly(prm_gym.make_dense("prm/Math-v0", coef=0.5, **kw))
+
+        cfg = replace(cfg, process_key="progress")
+    elif variant == "trained_prm":
+        scorer = SharedScorer(train_step_prm(s.prm_solutions), 2.0, -1.0)  # 2 P - 1
+
+        def env_fn() -> gym.Env[Any, Any]:
+            return ProblemOnly(ProcessReward(gym.make("prm/Math-v0", **kw), scorer, coef=1.0))
+    elif variant == "prime":
+        prm_model = copy.deepcopy(backend.model)
+        ref_model = copy.deepcopy(backend.model).requires_grad_(False)
+        prime_models = (prm_model, ref_model)
+        implicit = SharedScorer(
+            ImplicitPRM(
+                TransformersBackend(prm_model, tok),
+                TransformersBackend(ref_model, tok),
+                beta=0.05,
+                prompt_fn=_chat_prompt(tok),
+            )
+        )
+
+        def env_fn() -> gym.Env[Any, Any]:
+            return ProblemOnly(ProcessReward(gym.make("prm/Math-v0", **kw), implicit, coef=1.0))
+
+        cfg = replace(cfg, advantage="prime")
+    else:
+        raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+
+    trainer = PGTrainer(backend, env_fn, cfg)
+    timer = {"gen": 0.0, "train_gen": 0.0, "collect": 0.0, "opt": 0.0}
+    last: list[Any] = []
+    generate, collect, update = backend.generate, trainer.collect, trainer.update
+
+    def timed_generate(*a: Any, **k: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return generate(*a, **k)
+        finally:
+            timer["gen"] += time.perf_counter() - t
+
+    def timed_collect() -> Any:
+        t, gen_before = time.perf_counter(), timer["gen"]
+        trajectories = collect()
+        timer["collect"] += time.perf_counter() - t
+        timer["train_gen"] += timer["gen"] - gen_before
+        last[:] = trajectories
+        return trajectories
+
+    def timed_update(samples: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return update(samples)
+        finally:
+            timer["opt"] += time.perf_counter() - t
+
+    backend.generate = timed_generate  # type: ignore[method-assign]
+    trainer.collect = timed_collect  # type: ignore[method-assign]
+    trainer.update = timed_update  # type: ignore[method-assign]
+
+    tasks = eval_tasks(s.eval_tasks)
+    render = _chat_prompt(tok)
+    curve: list[dict[str, float]] = []
+    train_log: list[dict[str, float]] = []
+    tokens = 0.0
+
+    def point(u: int) -> None:
+        t = time.perf_counter()
+        stats = evaluate(backend, tasks, s)
+        curve.append({"update": float(u), "tokens": tokens, **stats})
+        timer.setdefault("eval", 0.0)
+        timer["eval"] += time.perf_counter() - t
+
+    point(0)
+    for u in range(1, s.updates + 1):
+        record = trainer.step()
+        tokens += record.get("tokens", 0.0)
+        if prime_models is not None:
+            t = time.perf_counter()
+            train_implicit_prm(
+                prime_models[0],
+                prime_models[1],
+                tok,
+                [render(tr.prompt) for tr in last],
+                ["".join(f"{a}\n" for a in tr.actions) or "\n" for tr in last],
+                [float(tr.outcome or 0.0) for tr in last],
+                beta=0.05,
+                lr=1e-4,
+                batch_size=16,
+                seed=seed + u,
+            )
+            timer["opt"] += time.perf_counter() - t
+        train_log.append({k: float(v) for k, v in record.items()})
+        if u % s.eval_every == 0 or u == s.updates:
+            point(u)
+    trainer.close()
+    n = max(s.updates, 1)
+    return {
+        "variant": variant,
+        "seed": seed,
+        "curve": curve,
+        "train": train_log,
+        "gen_s": timer["train_gen"] / n,
+        "env_s": (timer["collect"] - timer["train_gen"]) / n,
+        "opt_s": timer["opt"] / n,
+        "eval_s": timer.get("eval", 0.0),
+        "seconds": time.perf_counter() - t_start,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------
+def _curves(runs: Sequence[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.array([p["update"] for p in runs[0]["curve"]])
+    y = np.array([[p[key] for p in r["curve"]] for r in runs])
+    return x, y
+
+
+def by_variant(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        out.setdefault(r["variant"], []).append(r)
+    return out
+
+
+def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
+    """The markdown table: final accuracies, speed-up against outcome-only, hacking, timings."""
+    groups = by_variant(results)
+    target = None
+    if "outcome" in groups:
+        _, y = _curves(groups["outcome"], "greedy")
+        target = float(y.mean(axis=0)[-1])
+    head = (
+        "| variant | seeds | greedy acc (final) | pass@K (final) | updates to outcome's final "
+        "greedy (ratio) | steps/episode | idle share | gen s/upd | env+reward s/upd | "
+        "opt s/upd |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for name in [v for v in VARIANTS if v in groups]:
+        runs = groups[name]
+        x, g = _curves(runs, "greedy")
+        _, p = _curves(runs, "pass_at_k")
+        _, st = _curves(runs, "steps")
+        _, idle = _curves(runs, "idle_share")
+        reach = "–"
+        if target is not None:
+            mean = g.mean(axis=0)
+            hit = np.nonzero(mean >= target - 1e-9)[0]
+            if len(hit):
+                u = float(x[hit[0]])
+                reach = f"{u:g} ({u / s.updates:.2f})"
+            else:
+                reach = f"> {s.updates} (not reached)"
+
+        def ms(a: np.ndarray, fmt: str = ".3f") -> str:
+            return f"{a.mean():{fmt}} ± {a.std():{fmt}}"
+
+        lines.append(
+            f"| {name} | {len(runs)} | {ms(g[:, -1])} (from {g[:, 0].mean():.3f}) "
+            f"| {ms(p[:, -1])} | {reach} | {ms(st[:, -1], '.2f')} "
+            f"| {ms(idle[:, -1])} (from {idle[:, 0].mean():.3f}) "
+            f"| {np.mean([r['gen_s'] for r in runs]):.2f} "
+            f"| {np.mean([r['env_s'] for r in runs]):.2f} "
+            f"| {np.mean([r['opt_s'] for r in runs]):.2f} |"
+        )
+    note = (
+        f"\nmean ± std over seeds; held-out: {s.eval_tasks} problems, K = {s.group_size}; "
+        f"{s.updates} updates of {s.prompts} prompts x {s.group_size} samples; ratio = updates "
+        "for the variant's mean greedy curve to reach outcome-only's final mean greedy accuracy, "
+        "over the budget (evaluated every "
+        f"{s.eval_every} updates); idle share on sampled held-out episodes.\n"
+    )
+    return "\n".join(lines) + note
+
+
+def plot(results: Sequence[dict[str, Any]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = by_variant(results)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    panels = (("greedy", "update"), ("pass_at_k", "update"), ("greedy", "tokens"))
+    for ax, (key, xkey) in zip(axes, panels, strict=True):
+        for name in [v for v in VARIANTS if v in groups]:
+            runs = groups[name]
+            y = np.array([[p[key] for p in r["curve"]] for r in runs])
+            x = np.array([[p[xkey] for p in r["curve"]] for r in runs]).mean(axis=0)
+            (line,) = ax.plot(x, y.mean(axis=0), label=name)
+            ax.fill_between(
+                x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.15, linewidth=0
+            )
+        ax.set_xlabel("updates" if xkey == "update" else "generated training tokens")
+        ax.set_ylabel("held-out " + ("greedy accuracy" if key == "greedy" else "pass@K"))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("GRPO on prm/Math-v0 (linear+fraction, level 1): mean, min/max over seeds")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _run(args: tuple[str, int, str, Settings, str, int]) -> dict[str, Any]:
+    return run_one(*args)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke settings, 1 seed, <= 5 min")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per variant (3)")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--updates", type=int, default=None, help="updates per run")
+    parser.add_argument("--sft-steps", type=int, default=None, help="base-policy SFT steps")
+    parser.add_argument("--eval-tasks", type=int, default=None, help="held-out problems")
+    parser.add_argument("--eval-every", type=int, default=None, help="updates between evals")
+    parser.add_argument("--lr", type=float, default=None, help="RL learning rate")
+    parser.add_argument("--process-coef", type=float, default=None, help="PGConfig.process_coef")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel processes (1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--out", type=Path, default=Path("llm_learning_out"))
+    args = parser.parse_args(argv)
+
+    s = QUICK if args.quick else Settings()
+    overrides = {
+        "updates": args.updates,
+        "sft_steps": args.sft_steps,
+        "eval_tasks": args.eval_tasks,
+        "eval_every": args.eval_every,
+        "lr": args.lr,
+        "process_coef": args.process_coef,
+    }
+    s = replace(s, **{k: v for k, v in overrides.items() if v is not None})
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    args.out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(max(1, args.jobs))
+    t0 = time.perf_counter()
+    base = build_base(args.out, s)
+    print(
+        f"base policy {base} ({time.perf_counter() - t0:.0f} s): {(base / 'sft.json').read_text()}"
+    )
+    jobs = [(v, seed, str(base), s, args.device, 1) for seed in range(seeds) for v in args.variants]
+    results: list[dict[str, Any]] = []
+    if args.jobs > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
+            for r in pool.map(_run, jobs):
+                results.append(r)
+                print(f"{r['variant']} seed {r['seed']}: {r['curve'][-1]} ({r['seconds']:.0f} s)")
+    else:
+        for job in jobs:
+            r = _run((*job[:5], max(1, torch.get_num_threads())))
+            results.append(r)
+            print(f"{r['variant']} seed {r['seed']}: {r['curve'][-1]} ({r['seconds']:.0f} s)")
+    md = table(results, s)
+    (args.out / "llm_learning.md").write_text(md)
+    (args.out / "llm_learning.json").write_text(
+        json.dumps({"settings": asdict(s), "base": str(base), "runs": results}, indent=1)
+    )
+    png = plot(results, args.out / "llm_learning.png")
+    print(md)
+    print(f"wrote {args.out / 'llm_learning.md'}, {png} ({time.perf_counter() - t0:.0f} s total)")
+
+
+if __name__ == "__main__":
+    main()

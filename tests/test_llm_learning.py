@@ -1,0 +1,91 @@
+"""benchmarks/llm_learning.py writes its table and curves (the output, not a result)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("matplotlib")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "llm_learning", ROOT / "benchmarks/llm_learning.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["llm_learning"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check_outputs(out: Path, variants: tuple[str, ...], updates: int) -> None:
+    md = (out / "llm_learning.md").read_text()
+    header = md.splitlines()[0]
+    for column in (
+        "greedy acc",
+        "pass@K",
+        "updates to outcome's final greedy",
+        "steps/episode",
+        "idle share",
+        "gen s/upd",
+        "env+reward s/upd",
+        "opt s/upd",
+    ):
+        assert column in header
+    rows = [line.split("|")[1].strip() for line in md.splitlines()[2:] if line.startswith("| ")]
+    assert rows == list(variants)
+    png = out / "llm_learning.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((out / "llm_learning.json").read_text())
+    assert sorted({r["variant"] for r in data["runs"]}) == sorted(variants)
+    for run in data["runs"]:
+        assert run["curve"][0]["update"] == 0.0
+        assert run["curve"][-1]["update"] == float(updates)
+        for point in run["curve"]:
+            for key in ("greedy", "pass_at_k", "sample_acc"):
+                assert 0.0 <= point[key] <= 1.0
+            assert point["sample_acc"] <= point["pass_at_k"]
+            assert 0.0 <= point["idle_share"] <= 1.0
+        assert min(run["gen_s"], run["env_s"], run["opt_s"]) >= 0.0
+    # Every variant starts from the same cached base policy.
+    assert len({json.dumps(r["curve"][0]["greedy"]) for r in data["runs"]}) == 1
+
+
+def test_one_variant_one_update(tmp_path: Path) -> None:
+    """Fast smoke: the outcome-only variant, one update, a tiny base policy."""
+    bench = _bench()
+    bench.main(
+        [
+            "--quick",
+            "--variants",
+            "outcome",
+            "--updates",
+            "1",
+            "--sft-steps",
+            "5",
+            "--eval-tasks",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    _check_outputs(tmp_path, ("outcome",), 1)
+    assert list(tmp_path.glob("base_policy_*/sft.json"))
+
+
+@pytest.mark.slow
+def test_quick_runs_every_variant(tmp_path: Path) -> None:
+    """``--quick`` runs all six variants end to end and writes the table, JSON and PNG."""
+    bench = _bench()
+    bench.main(["--quick", "--out", str(tmp_path)])
+    _check_outputs(tmp_path, bench.VARIANTS, bench.QUICK.updates)
