@@ -22,9 +22,7 @@ _INSTRUCTIONS = (
     "query in <sql>...</sql> and you will see its result. When ready, give the final query in "
     "<solution>...</solution>; that ends the episode. Queries are read-only."
 )
-_SOLUTION = re.compile(r"<solution>(.*?)</solution>", re.S | re.I)
-_SQL = re.compile(r"<sql>(.*?)</sql>", re.S | re.I)
-_FENCE = re.compile(r"^\s*```[A-Za-z]*\s*\n?(.*?)\n?\s*```\s*$", re.S)
+_TAG = re.compile(r"<(/?)(solution|sql)>", re.I)
 _FORMAT_HELP = (
     "no <sql>...</sql> or <solution>...</solution> block: wrap an exploratory query in "
     "<sql>...</sql> or the final query in <solution>...</solution>"
@@ -34,14 +32,39 @@ _FORMAT_HELP = (
 def extract_sql(action: str) -> tuple[str, str] | None:
     """``(kind, query)`` from an action: the last ``<solution>`` block (kind ``"solution"``),
     else the last ``<sql>`` block (kind ``"sql"``), else ``None``. A Markdown code fence inside
-    the block is removed."""
-    for kind, pattern in (("solution", _SOLUTION), ("sql", _SQL)):
-        blocks = pattern.findall(action)
-        if blocks:
-            query = blocks[-1].strip()
-            fenced = _FENCE.match(query)
-            return kind, (fenced.group(1) if fenced else query).strip()
+    the block is removed. Linear in the length of the action."""
+    blocks = _blocks(action)
+    for kind in ("solution", "sql"):
+        if blocks[kind]:
+            return kind, _strip_fence(blocks[kind][-1].strip()).strip()
     return None
+
+
+def _blocks(action: str) -> dict[str, list[str]]:
+    """The contents of every ``<solution>`` and ``<sql>`` block, in one pass: a block runs from
+    its opening tag to the first closing tag of its kind (tags are case-insensitive)."""
+    found: dict[str, list[str]] = {"solution": [], "sql": []}
+    open_at: dict[str, int | None] = {"solution": None, "sql": None}
+    for tag in _TAG.finditer(action):
+        kind = "sql" if len(tag.group(2)) == 3 else "solution"
+        start = open_at[kind]
+        if not tag.group(1):
+            if start is None:
+                open_at[kind] = tag.end()
+        elif start is not None:
+            found[kind].append(action[start : tag.start()])
+            open_at[kind] = None
+    return found
+
+
+def _strip_fence(query: str) -> str:
+    """The code inside a Markdown fence (```` ```sql ... ``` ````), else ``query``."""
+    if len(query) >= 6 and query.startswith("```") and query.endswith("```"):
+        i = 3
+        while i < len(query) - 3 and query[i].isascii() and query[i].isalpha():
+            i += 1  # the fence's language tag
+        return query[i:-3]
+    return query
 
 
 class SQLEnv(TextEnv):

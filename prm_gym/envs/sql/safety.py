@@ -10,10 +10,21 @@ guards so that nothing a query does can change the database file or hang the cal
    denied, and the refusal names what was denied;
 3. a progress handler aborts a query after ``timeout`` seconds of wall time (default 2 s);
 4. results are capped in rows and bytes, and single values in length (``SQLITE_LIMIT_LENGTH``).
+
+The progress handler runs between SQLite VM instructions, so it cannot stop one slow built-in
+call. The built-ins that are quadratic in their arguments' length (``instr``, ``replace`` and
+the two-argument ``trim``, ``ltrim``, ``rtrim``) are therefore replaced, on this connection,
+by linear Python versions with the same results; ``LIKE``/``GLOB`` patterns are limited to
+100 characters (``SQLITE_LIMIT_LIKE_PATTERN_LENGTH``).
+
+Table-valued pragma functions (``SELECT * FROM pragma_table_info('t')``) follow the same rule as
+``PRAGMA`` statements: the read-only introspection pragmas in :data:`READ_ONLY_PRAGMAS` run, the
+others are refused, naming the pragma.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import time
@@ -49,6 +60,9 @@ _FIRST_WORD = re.compile(r"\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*\(*\s*([A-Za-z]+)"
 _READ_STATEMENTS = frozenset({"select", "with", "values", "pragma", "explain"})
 #: Progress handler granularity in SQLite VM instructions (overhead measured at < 2 %).
 _PROGRESS_INSTRUCTIONS = 1000
+#: Longest LIKE / GLOB pattern, in characters (matching costs up to text x pattern length).
+MAX_LIKE_PATTERN = 100
+_PRAGMA_FUNCTION = re.compile(r"\bpragma_(\w+)", re.I)
 
 
 class QueryError(Exception):
@@ -109,10 +123,19 @@ class SafeDatabase:
         if setlimit is not None:
             setlimit(getattr(sqlite3, "SQLITE_LIMIT_LENGTH"), max_value_length)  # noqa: B009
             setlimit(getattr(sqlite3, "SQLITE_LIMIT_ATTACHED"), 0)  # noqa: B009
+            setlimit(getattr(sqlite3, "SQLITE_LIMIT_LIKE_PATTERN_LENGTH"), MAX_LIKE_PATTERN)  # noqa: B009
+        _install_linear_functions(conn)
+        # A table-valued pragma (pragma_table_info) declares its virtual table on first use,
+        # which the authorizer sees as an UPDATE of sqlite_master: declare the allowed ones now,
+        # before the authorizer is installed, so a query sees only the PRAGMA check.
+        for name in sorted(READ_ONLY_PRAGMAS):
+            with contextlib.suppress(sqlite3.Error):  # a pragma this SQLite does not know
+                conn.execute(f"SELECT * FROM pragma_{name} LIMIT 0").fetchall()
         conn.set_authorizer(self._authorize)
         self._conn: sqlite3.Connection | None = conn
         self._deadline = 0.0
         self._denied: str | None = None
+        self._last_sql = ""
 
     # -- guards ---------------------------------------------------------------------------
     def _authorize(
@@ -159,6 +182,7 @@ class SafeDatabase:
         if conn is None:
             raise QueryError("sql", "the database connection is closed")
         self._refuse_writes_early(sql)
+        self._last_sql = sql
         limit = self.max_rows if max_rows is None else max_rows
         self._denied = None
         self._deadline = time.perf_counter() + (self.timeout if timeout is None else timeout)
@@ -219,6 +243,14 @@ class SafeDatabase:
         if "interrupted" in message:
             bound = self.timeout if timeout is None else timeout
             return QueryError("timeout", f"the query ran longer than {bound:g} s and was stopped")
+        pragma = _PRAGMA_FUNCTION.search(self._last_sql)
+        if pragma and self._denied is not None and "sqlite_master" in self._denied:
+            return QueryError(
+                "refused",
+                f"refused: the pragma {pragma.group(1)} is not allowed; the read-only pragmas "
+                f"are {', '.join(sorted(READ_ONLY_PRAGMAS))} (as PRAGMA name(...) or "
+                "SELECT ... FROM pragma_name(...))",
+            )
         if self._denied is not None or "not authorized" in message or "authoriz" in message:
             what = f" ({self._denied})" if self._denied else ""
             return QueryError(
@@ -231,6 +263,71 @@ class SafeDatabase:
         if "too big" in message:
             return QueryError("too_large", f"a value in the result is too large ({message})")
         return QueryError("sql", f"{type(exc).__name__}: {message}")
+
+
+# -- linear replacements for SQLite's quadratic string functions ------------------------------
+def _text(value: Any) -> str:
+    """SQLite's text form of a value (floats as ``%!.15g``: ``1.0``, ``1.0e+20``)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float):
+        if value == 0:
+            return "0.0"  # also for -0.0
+        text = format(value, ".15g")
+        if "e" in text:
+            mantissa, exp = text.split("e")
+            sign = exp[0] if exp[0] in "+-" else "+"
+            exp = exp.lstrip("+-").lstrip("0").rjust(2, "0")
+            text = f"{mantissa if '.' in mantissa else mantissa + '.0'}e{sign}{exp}"
+        elif "." not in text and text not in ("inf", "-inf", "nan"):
+            text += ".0"
+        return {"inf": "Inf", "-inf": "-Inf"}.get(text, text)
+    return str(value)
+
+
+def _instr(haystack: Any, needle: Any) -> int | None:
+    if haystack is None or needle is None:
+        return None
+    if isinstance(haystack, bytes) and isinstance(needle, bytes):
+        return haystack.find(needle) + 1
+    return _text(haystack).find(_text(needle)) + 1
+
+
+def _replace(text: Any, old: Any, new: Any) -> Any:
+    if text is None or old is None:
+        return None
+    source, pattern = _text(text), _text(old)
+    if not pattern:  # SQLite returns the first argument (a blob as text) unchanged
+        return source if isinstance(text, bytes) else text
+    if new is None:
+        return None
+    return source.replace(pattern, _text(new))
+
+
+def _trimmer(left: bool, right: bool) -> Any:
+    def trim(text: Any, chars: Any) -> Any:
+        if text is None or chars is None:
+            return None
+        source, drop = _text(text), set(_text(chars))
+        lo, hi = 0, len(source)
+        while left and lo < hi and source[lo] in drop:
+            lo += 1
+        while right and hi > lo and source[hi - 1] in drop:
+            hi -= 1
+        return source[lo:hi]
+
+    return trim
+
+
+def _install_linear_functions(conn: sqlite3.Connection) -> None:
+    """Replace SQLite's quadratic string built-ins by linear Python ones, same results."""
+    conn.create_function("instr", 2, _instr, deterministic=True)
+    conn.create_function("replace", 3, _replace, deterministic=True)
+    conn.create_function("trim", 2, _trimmer(True, True), deterministic=True)
+    conn.create_function("ltrim", 2, _trimmer(True, False), deterministic=True)
+    conn.create_function("rtrim", 2, _trimmer(False, True), deterministic=True)
 
 
 def _cell(value: Any, width: int = 40) -> str:
