@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import gymnasium as gym
+from gymnasium.envs.registration import WrapperSpec
 
 from prm_gym.core.assets import family_assets, register_assets
 
@@ -23,10 +24,13 @@ class EnvSpec(NamedTuple):
     kwargs: dict[str, object]
     description: str
     assets: str
+    wrappers: tuple[str, ...] = ()
+    """Entry points of wrappers ``gym.make`` adds outermost (``additional_wrappers``)."""
 
 
 _MATH = "prm_gym.envs.math.assets:ASSETS"
 _MANIPULATION = "prm_gym.envs.manipulation.assets:ASSETS"
+_GOAL_API = ("prm_gym.envs.manipulation.goal_api:GoalEnvAPI",)
 
 ENV_IDS: dict[str, EnvSpec] = {
     "prm/Math-v0": EnvSpec(
@@ -42,12 +46,14 @@ ENV_IDS: dict[str, EnvSpec] = {
         "MuJoCo gripper reaches a goal point (goal-conditioned Dict obs, HER-ready); "
         "sparse/dense distance reward",
         _MANIPULATION,
+        _GOAL_API,
     ),
     "prm/Push-v0": EnvSpec(
         "prm_gym.envs.manipulation.env:PushEnv",
         {},
         "MuJoCo gripper pushes a block to a goal on the table; sparse/dense distance reward",
         _MANIPULATION,
+        _GOAL_API,
     ),
     "prm/PickPlace-v0": EnvSpec(
         "prm_gym.envs.manipulation.env:PickPlaceEnv",
@@ -55,6 +61,7 @@ ENV_IDS: dict[str, EnvSpec] = {
         "MuJoCo gripper picks up a block and places it at a goal (half in the air); "
         "sparse/dense distance reward",
         _MANIPULATION,
+        _GOAL_API,
     ),
     "prm/SQL-v0": EnvSpec(
         "prm_gym.envs.sql.env:SQLEnv",
@@ -91,7 +98,16 @@ def register_envs() -> None:
     """Register every ``prm/*`` id and its family assets (idempotent)."""
     for env_id, spec in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=spec.entry_point, kwargs=dict(spec.kwargs))
+            wrappers = tuple(
+                WrapperSpec(name=path.rpartition(":")[2], entry_point=path, kwargs={})
+                for path in spec.wrappers
+            )
+            gym.register(
+                id=env_id,
+                entry_point=spec.entry_point,
+                kwargs=dict(spec.kwargs),
+                additional_wrappers=wrappers,
+            )
         register_assets(env_id, spec.assets)
 
 

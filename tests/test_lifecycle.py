@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import pytest
 
 import prm_gym
@@ -184,14 +183,20 @@ def test_render_without_a_gl_backend_says_what_to_set() -> None:
     assert "MUJOCO_GL=egl" in last and "MUJOCO_GL=osmesa" in last
 
 
-def test_sb3_check_env_passes_on_the_unwrapped_goal_env() -> None:
+@pytest.mark.parametrize("env_id", ["prm/Reach-v0", "prm/Push-v0", "prm/PickPlace-v0"])
+def test_sb3_check_env_passes_on_gym_make(env_id: str) -> None:
     from stable_baselines3.common.env_checker import check_env
 
-    env = gym.make("prm/Reach-v0")
+    env = gym.make(env_id)
     try:
-        check_env(env.unwrapped, warn=False)  # what the README tells users to call
+        check_env(env, warn=False)  # the common call: GoalEnvAPI forwards compute_reward
+        check_env(env.unwrapped, warn=False)
         obs, info = env.reset(seed=0)
-        reward = env.unwrapped.compute_reward(obs["achieved_goal"], obs["desired_goal"], info)  # type: ignore[attr-defined]
-        assert np.isscalar(reward) or np.ndim(reward) == 0
+        reward = env.compute_reward(  # type: ignore[attr-defined]
+            obs["achieved_goal"], obs["desired_goal"], info
+        )
+        assert reward == env.unwrapped.compute_reward(  # type: ignore[attr-defined]
+            obs["achieved_goal"], obs["desired_goal"], info
+        )
     finally:
         env.close()
