@@ -77,6 +77,11 @@ class ToolUseEnv(TextEnv):
     episode-local calendar (``create_event``, ``list_events``, ``delete_event``) that starts
     empty at every reset. Pass ``tools=`` to use your own registry.
 
+    BFCL's single-turn questions (``tasks=prm_gym.envs.tools.load_bfcl(data_dir)``) bring their
+    own function docs as the episode's tools; a call is recorded and answered ``"recorded"``, the
+    first action with calls ends the episode and its outcome is BFCL's AST verdict on those calls
+    (``info["bfcl_error"]`` says why it failed; :mod:`prm_gym.envs.tools.bfcl`).
+
     ## Action Space
     ``prm_gym.spaces.Text(max_action_length)``. An action holds one or more
     ``<tool_call>{"name": ..., "parameters": {...}}</tool_call>`` blocks, executed in order, or
