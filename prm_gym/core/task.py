@@ -8,11 +8,12 @@ a Hugging Face ``datasets.Dataset``.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -24,6 +25,9 @@ __all__ = [
     "TaskSource",
     "as_task_source",
     "load_jsonl",
+    "open_text",
+    "read_bytes",
+    "read_text",
 ]
 
 
@@ -98,20 +102,59 @@ RecordParser = Callable[[Mapping[str, Any], int], Task]
 """Turns one raw record (a JSONL line, a dataset row) and its index into a :class:`Task`."""
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _is_gzip(path: str | Path) -> bool:
+    with Path(path).open("rb") as fh:
+        return fh.read(2) == _GZIP_MAGIC
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open a UTF-8 text file for reading, decompressing it on the fly when it is gzip
+    (recognised by its content, so ``data.jsonl.gz`` and ``data.jsonl`` both work)."""
+    if _is_gzip(path):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return Path(path).open(encoding="utf-8")
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The bytes of a file, decompressed when it is gzip (``.json.gz``)."""
+    data = Path(path).read_bytes()
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            return gzip.decompress(data)
+        except (gzip.BadGzipFile, EOFError) as exc:
+            raise ValueError(f"{path}: not a valid gzip file ({exc})") from None
+    return data
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of a file, decompressed when it is gzip (``.json.gz``)."""
+    try:
+        return read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc})") from None
+
+
 def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL file into a list of dicts, with the line number in any parse error."""
+    """Read a JSONL file (plain or gzip, e.g. ``tasks.jsonl.gz``) into a list of dicts, with the
+    line number in any parse error."""
     records: list[dict[str, Any]] = []
-    with Path(path).open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{lineno}: each line must be a JSON object")
-            records.append(record)
+    try:
+        with open_text(path) as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                if not isinstance(record, dict):
+                    raise ValueError(f"{path}:{lineno}: each line must be a JSON object")
+                records.append(record)
+    except (gzip.BadGzipFile, EOFError) as exc:  # a damaged or truncated .gz file
+        raise ValueError(f"{path}: not a valid gzip file ({exc})") from None
     return records
 
 
@@ -133,8 +176,9 @@ def as_task_source(
     """Normalise the ``tasks=`` argument of a text env.
 
     Accepts ``None`` (the env's default procedural source), a :class:`TaskSource`, a callable
-    ``seed -> Task``, a path to a JSONL file, a sequence of records or :class:`Task`, or a
-    ``datasets.Dataset`` (anything with ``column_names`` that iterates over row dicts).
+    ``seed -> Task``, a path to a JSONL file (or ``.jsonl.gz``), a sequence of records or
+    :class:`Task`, or a ``datasets.Dataset`` (anything with ``column_names`` that iterates over
+    row dicts).
     """
     if tasks is None:
         return default()

@@ -313,8 +313,9 @@ def _bits(e: Any, env: dict[Any, float]) -> float:
         bits = _power_bits(_bits(base, env), exponent, env)
         if isinstance(base, sympy.Add) and base.free_symbols:
             # Expanding (a + b + ...)^n: C(n + k - 1, k - 1) terms for k summands.
-            n, k = _magnitude(exponent, env), len(base.args)
-            if math.lgamma(n + k) - math.lgamma(n + 1) - math.lgamma(k) > _LOG_MAX_TERMS:
+            n, summands = _magnitude(exponent, env), len(base.args)
+            log_terms = math.lgamma(n + summands) - math.lgamma(n + 1) - math.lgamma(summands)
+            if log_terms > _LOG_MAX_TERMS:
                 raise _TooCostly
         return bits
     if isinstance(e, sympy.exp):

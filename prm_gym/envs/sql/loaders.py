@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from prm_gym.core.task import Task
+from prm_gym.core.task import Task, read_text
 from prm_gym.envs.sql.databases import describe_database
 from prm_gym.envs.sql.matching import gold_is_ordered
 
@@ -106,7 +106,8 @@ def load_spider(
 
     Args:
         root: The dataset directory.
-        questions: The question file, relative to ``root`` (or absolute).
+        questions: The question file, relative to ``root`` (or absolute); gzip files
+            (``dev.json.gz``) are read too, as is ``tables.json.gz``.
         database_dir: Folder of ``<db_id>/<db_id>.sqlite`` under ``root``; found automatically
             among ``database``, ``dev_databases``, ``train_databases``, ``test_database``.
         sample_rows: Sample rows per table in each prompt.
@@ -116,7 +117,7 @@ def load_spider(
     """
     root = Path(root)
     qpath = Path(questions) if Path(questions).is_absolute() else root / questions
-    records = json.loads(qpath.read_text(encoding="utf-8"))
+    records = json.loads(read_text(qpath))
     if not isinstance(records, list):
         raise ValueError(f"{qpath}: expected a JSON list of question records")
     if database_dir is None:
@@ -125,9 +126,9 @@ def load_spider(
             raise FileNotFoundError(f"{root}: no database folder (looked for {_DATABASE_DIRS})")
         database_dir = found[0]
     known: set[str] | None = None
-    tables = root / "tables.json"
-    if tables.is_file():
-        known = {str(t["db_id"]) for t in json.loads(tables.read_text(encoding="utf-8"))}
+    tables = next((p for p in (root / "tables.json", root / "tables.json.gz") if p.is_file()), None)
+    if tables is not None:
+        known = {str(t["db_id"]) for t in json.loads(read_text(tables))}
     tasks = []
     for i, record in enumerate(records[:limit]):
         db_id = str(record["db_id"])

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prm_gym.core.task import read_bytes
+
 __all__ = [
     "CATEGORIES",
     "Catalog",
@@ -373,7 +375,7 @@ def _option_value(value: Any) -> str:
 
 
 def _read_json(path: str | Path, what: str, expected: type) -> tuple[Any, bytes]:
-    raw_bytes = Path(path).read_bytes()
+    raw_bytes = read_bytes(path)  # decompressed when the file is gzip (items_shuffle.json.gz)
     try:
         data = json.loads(raw_bytes)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -390,6 +392,7 @@ def load_webshop_products(
     path: str | Path, attributes_path: str | Path | None = None, limit: int | None = None
 ) -> Catalog:
     """Load WebShop's product JSON (fields in the module docstring) into a :class:`Catalog`.
+    Either file may be gzip-compressed (``items_shuffle.json.gz``).
 
     Raises:
         ValueError: The file is not JSON, not a list of product objects, holds no product with

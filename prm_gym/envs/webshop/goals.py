@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from prm_gym.core.task import Task
+from prm_gym.core.task import Task, read_text
 from prm_gym.envs.webshop.catalog import Catalog, Product
 
 __all__ = ["generate_goal", "instruction_for", "load_webshop_goals", "parse_goal_record"]
@@ -126,7 +126,8 @@ def load_webshop_goals(path: str | Path, catalog: Catalog) -> list[Task]:
     """Goals from WebShop's human instruction file (``items_human_ins.json``) for the products
     of ``catalog``.
 
-    The file is a JSON object ``{asin: [entry, ...]}``, each entry holding ``instruction``,
+    The file (plain or gzip-compressed, ``items_human_ins.json.gz``) is a JSON object
+    ``{asin: [entry, ...]}``, each entry holding ``instruction``,
     ``instruction_attributes`` (list of str) and ``instruction_options`` (list of option values
     or ``{group: value}``); a single entry object instead of the list is accepted too. As in
     WebShop's ``get_human_goals``: entries without attributes are skipped; the goal's ``name``
@@ -141,7 +142,7 @@ def load_webshop_goals(path: str | Path, catalog: Catalog) -> list[Task]:
             ``instruction``, or no entry is for a product of ``catalog``.
     """
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))  # plain or gzip (items_human_ins.json.gz)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: not a JSON instruction file ({error})") from error
     if not isinstance(data, Mapping):
