@@ -31,9 +31,18 @@ _AFTER_CLOSE = "issue 15: step()/reset() after close() must raise RuntimeError"
 #: (env id, check) -> why it fails today. Remove an entry once its fix lands; the cases are
 #: xfail(strict=False), so a fixed env passes either way. Details: notes/conformance_findings.md.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("prm/Math-v0", "step_time"): "issue 15: \\boxed{10^{10^{10}}} hangs the answer checker",
-    ("prm/SQL-v0", "step_time"): "issue 15: quadratic SQLite built-ins bypass the query bound",
-    ("prm/ToolUse-v0", "step_time"): "issue 15: calculator round(1, -10**18) hangs",
+    ("prm/Math-v0", "step_time"): (
+        "issue 15: hangs fixed in fa58c76, but 'Answer: 1e-400' still takes 2.6-4.2 s per step "
+        "(the 2 s checker bound is paid more than once), near the 5 s bound on a loaded machine"
+    ),
+    ("prm/SQL-v0", "step_time"): (
+        "issue 15: printf('%.*c', 2147483647, 'x') and replace() of 1e5 x 1e5 characters run "
+        "past the 2 s query bound"
+    ),
+    ("prm/ToolUse-v0", "step_time"): (
+        "issue 15: calculator round(1, -10**18) hung (fixed in the working tree, not committed "
+        "at the time of writing)"
+    ),
     ("prm/Code-v0", "step_time"): (
         "issue 15: a non-terminating program takes the whole 5 s sandbox timeout plus overhead"
     ),
