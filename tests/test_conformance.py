@@ -39,10 +39,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
         "issue 15: printf('%.*c', 2147483647, 'x') and replace() of 1e5 x 1e5 characters run "
         "past the 2 s query bound"
     ),
-    ("prm/ToolUse-v0", "step_time"): (
-        "issue 15: calculator round(1, -10**18) hung (fixed in the working tree, not committed "
-        "at the time of writing)"
-    ),
     ("prm/Code-v0", "step_time"): (
         "issue 15: a non-terminating program takes the whole 5 s sandbox timeout plus overhead"
     ),
