@@ -183,21 +183,31 @@ def _with_alarm(fn: Callable[[], T], seconds: float) -> T:
 def _with_thread(fn: Callable[[], T], seconds: float) -> T:
     outcome: list[Any] = []
     done = threading.Event()
+    lock = threading.Lock()
+    finished = [False]
 
     def run() -> None:
         try:
-            outcome.append((True, fn()))
-        except _Expired:
-            pass
-        except BaseException as exc:  # handed to the caller below
-            outcome.append((False, exc))
-        finally:
+            try:
+                outcome.append((True, fn()))
+            except _Expired:
+                pass
+            except BaseException as exc:  # handed to the caller below
+                outcome.append((False, exc))
+            finally:
+                with lock:  # from here on the caller no longer interrupts this thread
+                    finished[0] = True
+                _set_async_exc(threading.get_ident(), None)  # drop one sent just before
+                done.set()
+        except _Expired:  # the interruption landed in the bookkeeping above
             done.set()
 
     worker = threading.Thread(target=run, name="prm-gym-verify", daemon=True)
     worker.start()
     if not done.wait(seconds):
-        _interrupt(worker)
+        with lock:
+            if not finished[0] and worker.ident is not None:
+                _set_async_exc(worker.ident, _Expired)
         raise AnswerTimeout(f"answer check exceeded {seconds} s")
     ok, value = outcome[0]
     if ok:
@@ -205,16 +215,16 @@ def _with_thread(fn: Callable[[], T], seconds: float) -> T:
     raise value
 
 
-def _interrupt(thread: threading.Thread) -> None:
-    """Ask ``thread`` to raise :class:`_Expired` at its next Python instruction (CPython)."""
+def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Make thread ``thread_id`` raise ``exc`` at its next Python instruction, or cancel a
+    pending one with ``None`` (CPython; a no-op elsewhere)."""
     try:
         import ctypes
 
         set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
     except (ImportError, AttributeError):  # pragma: no cover - not CPython
         return
-    if thread.ident is not None:
-        set_async_exc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Expired))
+    set_async_exc(ctypes.c_ulong(thread_id), None if exc is None else ctypes.py_object(exc))
 
 
 # -- bounding the cost of evaluating an answer -----------------------------------------------
