@@ -39,8 +39,9 @@ Example::
     print(report)          # one row per check: PASS / FAIL / SKIP and the details
     assert report.ok, report
 
-The checks need the ``hypothesis`` package (in the ``dev`` extra). Resource checks read
-``/proc`` and so run on Linux only (elsewhere they are reported as skipped).
+The checks need the ``hypothesis`` package (in the ``dev`` extra) and a POSIX system (the child
+process is driven over pipes with ``select``). Resource checks read ``/proc`` and so run on
+Linux only (elsewhere they are reported as skipped).
 """
 
 from __future__ import annotations
@@ -1385,7 +1386,6 @@ def _check_vector(
                 f"{type(exc).__name__}: {str(exc)[:200]}",
                 time.perf_counter() - start,
             )  # fmt: skip
-        space = vec.single_observation_space
         obs_v, info_v = vec.reset(seed=seed)
         rngs = [np.random.default_rng(seed + i) for i in range(n)]
         infos = []
@@ -1393,12 +1393,14 @@ def _check_vector(
             obs, info = env.reset(seed=seed + i)
             infos.append(info)
             got = list(gym.vector.utils.iterate(vec.observation_space, obs_v))[i]
-            if _obs_key(got) != _obs_key(obs):
+            got_info, want_info = _scalar_info(_vec_info(info_v, i)), _scalar_info(info)
+            if _obs_key(got) != _obs_key(obs) or got_info != want_info:
                 return CheckResult(
-                    name, "fail", f"reset observation {i} differs: {_short(got)} vs {_short(obs)}",
+                    name, "fail",
+                    f"reset {i} differs from a single env's: {_short((got, got_info), 120)} vs "
+                    f"{_short((obs, want_info), 120)}",
                     time.perf_counter() - start,
                 )  # fmt: skip
-        del space
         for t in range(max_steps):
             actions = [
                 _scripted_action(family, e, infos[i], rngs[i]) for i, e in enumerate(singles)
@@ -1712,7 +1714,7 @@ def check_env_conformance(
             actions = _draw_actions(family, env, steps, seed)
     finally:
         env.close()
-    episodes = 5 if long else 2
+    episodes = 8 if long else 3
     max_steps = 200
     results: dict[str, CheckResult] = {}
 
