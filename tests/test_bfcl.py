@@ -247,7 +247,9 @@ def test_env_runs_bfcl_tasks(tasks: dict[str, Task]) -> None:
     assert terminated and reward == 1.0 and info["outcome"] == 1.0
     assert json.loads(obs) == [{"name": "geometry.triangle_area", "result": "recorded"}]
 
-    env.reset(options={"task_id": "parallel_2"})
+    _, info = env.reset(options={"task_id": "parallel_2"})
+    full = "".join(format_call(c) for c in tasks["parallel_2"].answer["calls"])
+    assert full in info["candidate_actions"]  # a whole response, for ChoiceActions
     state = env.unwrapped.get_state()
     gold = _gold(tasks["parallel_2"])
     _, reward, terminated, _, info = env.step(format_call(gold[0]))  # missing a call

@@ -127,7 +127,8 @@ class ToolUseEnv(TextEnv):
     ``calls`` (the calls parsed from the action), ``answer`` and ``correct`` (answer steps),
     ``candidate_actions`` (every step and at reset: the next gold call among distractor calls and
     answers taken from the last tool results, shuffled deterministically, for
-    :class:`~prm_gym.wrappers.ChoiceActions`).
+    :class:`~prm_gym.wrappers.ChoiceActions`; whole responses for BFCL tasks), ``correct`` and
+    ``bfcl_error`` (BFCL tasks: the verdict and why it failed).
 
     ## Arguments
     | argument | default | meaning |
@@ -292,7 +293,9 @@ class ToolUseEnv(TextEnv):
         """The actions :class:`~prm_gym.wrappers.ChoiceActions` offers now, shuffled
         deterministically: the next gold call not yet made, distractor calls (the gold call with
         one argument changed; another task's call), and ``<answer>`` blocks with the primary value
-        of each item of the last tool results (none before the first successful call)."""
+        of each item of the last tool results (none before the first successful call). For a
+        BFCL task the gold and distractor candidates are whole responses (every gold call, the
+        first one changed in the distractor)."""
         if self.task is None or self._done:
             return []
         rng = np.random.default_rng([zlib.crc32(self.task.id.encode()), self.num_steps, 17])
@@ -301,10 +304,12 @@ class ToolUseEnv(TextEnv):
         pending = [c for c in gold_calls if canonical_call(c) not in made]
         calls: list[str] = []
         target = pending[0] if pending else (gold_calls[-1] if gold_calls else None)
+        # a BFCL task is judged on one response: offer whole responses (all gold calls)
+        rest = "".join(format_call(c) for c in pending[1:]) if is_bfcl_task(self.task) else ""
         if pending:
-            calls.append(format_call(pending[0]))
+            calls.append(format_call(pending[0]) + rest)
         if target is not None:
-            calls.append(format_call(self._perturb(target, rng)))
+            calls.append(format_call(self._perturb(target, rng)) + rest)
         other = TEMPLATES[sorted(TEMPLATES)[int(rng.integers(0, len(TEMPLATES)))]][1](rng)[1][0]
         if other["name"] in self._task_tools():  # a custom registry may lack the built-in tools
             calls.append(format_call(other))
