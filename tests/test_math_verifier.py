@@ -25,6 +25,7 @@ from prm_gym.envs.math import (
     verify_steps,
 )
 from prm_gym.envs.math.answers import AnswerTimeout, call_with_time_limit
+from prm_gym.envs.math.steps import known_numbers
 from prm_gym.rewards import RuleVerifier
 from prm_gym.wrappers import ProcessReward
 
@@ -281,3 +282,31 @@ def test_step_markers_on_one_line_split() -> None:
         "Step 2: 36 + 5 = 41.",
         "Step 3: \\boxed{41}",
     ]
+
+
+HOSTILE_STEPS = {
+    "deep-parens": "(" * 4000 + "1" + ")" * 4000 + " = 1",
+    "deep-signs": "-" * 8000 + "1 = 1",
+    "long-sum": "1 + " * 2000 + "1 = 5",
+    "digit-run": "9" * 8000 + " = 9",
+    "digit-run-slash": "9" * 8000 + " / " + "9" * 100 + "%",
+    "many-equals": "1 = " * 2000,
+}
+
+
+@pytest.mark.parametrize("step", list(HOSTILE_STEPS.values()), ids=list(HOSTILE_STEPS))
+def test_hostile_steps_are_judged_quickly_without_errors(step: str) -> None:
+    start = time.perf_counter()
+    verdict = verify_steps("Ana has 12 bags with 3 apples each.", [step])[0]
+    known_numbers(step)
+    assert time.perf_counter() - start < 2.0
+    assert verdict.correct is not None  # a verdict, not an exception
+    env = ProcessReward(gym.make("prm/Math-v0"), RuleVerifier())
+    env.reset(seed=0)
+    *_, info = env.step(step)
+    assert info["action_valid"] is True  # the checker never turns a long step into an error
+
+
+def test_deep_nesting_is_not_a_claim_but_shallow_nesting_is() -> None:
+    assert extract_claims("(" * 100 + "2 * 3" + ")" * 100 + " = 6") == []
+    assert [c.correct for c in extract_claims("((2 * 3)) = 6")] == [True]

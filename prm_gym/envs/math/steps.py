@@ -33,6 +33,10 @@ _NUM = re.compile(r"\d+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _ARITH = set("0123456789.+-*/() \t")
 _MAX_DIGITS = 40
+_MAX_DEPTH = 64  # nested brackets and signs in one arithmetic expression
+_NUM_SPAN = re.compile(r"\d+(?:\.\d+)?")
+_SLASH = re.compile(r"\s*/\s*")
+_PERCENT = re.compile(r"\s*(?:\\?%|percent)")
 
 _WORD_NUMBERS = {
     "half": (Fraction(1, 2), Fraction(2)),
@@ -116,11 +120,25 @@ def known_numbers(text: str) -> set[Fraction]:
     and number words (``half``, ``twice``, ``dozen``, ``one`` … ``twelve``)."""
     s = normalise_maths(text)
     known = set(numbers_in(s))
-    for a, b in re.findall(r"(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)", s):
-        if Fraction(b) != 0:
-            known.add(Fraction(a) / Fraction(b))
-    for p in re.findall(r"(\d+(?:\.\d+)?)\s*(?:\\?%|percent)", s):
-        known |= {Fraction(p) / 100, Fraction(100)}
+    # One pass over the number literals (a regex search for "a / b" that backtracks over
+    # digit runs is quadratic on long runs of digits).
+    spans = list(_NUM_SPAN.finditer(s))
+    denominator_next = False
+    for m, following in zip(spans, [*spans[1:], None][: len(spans)], strict=True):
+        literal = m.group()
+        is_denominator, denominator_next = denominator_next, False
+        if len(literal) > _MAX_DIGITS:
+            continue
+        if _PERCENT.match(s, m.end()):
+            known |= {_fraction(literal) / 100, Fraction(100)}
+        if is_denominator:  # "a / b / c" reads as a/b only, as before
+            continue
+        slash = _SLASH.match(s, m.end())
+        if slash and following is not None and following.start() == slash.end():
+            denominator_next = True
+            denominator = following.group()
+            if len(denominator) <= _MAX_DIGITS and _fraction(denominator) != 0:
+                known.add(_fraction(literal) / _fraction(denominator))
     for word in re.findall(r"[a-z]+", s.lower()):
         if word in _WORD_NUMBERS:
             known.update(_WORD_NUMBERS[word])
@@ -161,6 +179,7 @@ class _Parser:
         if "".join(self.tokens) != re.sub(r"\s+", "", text):
             raise ValueError("not an arithmetic expression")
         self.pos = 0
+        self.depth = 0
 
     def parse(self) -> Fraction:
         value = self.expr()
@@ -198,15 +217,23 @@ class _Parser:
 
     def factor(self) -> Fraction:
         tok = self.take()
-        if tok == "-":
-            return -self.factor()
-        if tok == "+":
-            return self.factor()
-        if tok == "(":
-            value = self.expr()
-            if self.take() != ")":
-                raise ValueError("unbalanced parentheses")
-            return value
+        if tok in ("-", "+", "("):
+            # Signs and brackets recurse: bound the depth so "((((...1" or "----1" is
+            # simply not a claim (instead of a RecursionError).
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise ValueError("nested too deeply")
+            try:
+                if tok == "-":
+                    return -self.factor()
+                if tok == "+":
+                    return self.factor()
+                value = self.expr()
+                if self.take() != ")":
+                    raise ValueError("unbalanced parentheses")
+                return value
+            finally:
+                self.depth -= 1
         if tok[0].isdigit():
             if len(tok) > _MAX_DIGITS:
                 raise ValueError("number too long")
