@@ -25,8 +25,6 @@ from prm_gym.testing.conformance import CHECKS, ConformanceReport
 
 LONG = os.environ.get("PRM_GYM_CONFORMANCE_LONG") == "1"
 
-_MANIPULATION_IDS = ("prm/Reach-v0", "prm/Push-v0", "prm/PickPlace-v0")
-_AFTER_CLOSE = "issue 15: step()/reset() after close() must raise RuntimeError"
 
 #: (env id, check) -> why it fails today. Remove an entry once its fix lands; the cases are
 #: xfail(strict=False), so a fixed env passes either way. Details: notes/conformance_findings.md.
@@ -39,17 +37,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
         "issue 15: printf('%.*c', 2147483647, 'x') and replace() of 1e5 x 1e5 characters run "
         "past the 2 s query bound"
     ),
-    ("prm/Code-v0", "step_time"): (
-        "issue 15: a non-terminating program takes the whole 5 s sandbox timeout plus overhead"
-    ),
-    **{
-        (env_id, "exceptions"): (
-            "issue 15: a Python int too large for a float (10**400) as the action raises "
-            "OverflowError, not ValueError"
-        )
-        for env_id in _MANIPULATION_IDS
-    },
-    **{(env_id, "use_after_close"): _AFTER_CLOSE for env_id in _MANIPULATION_IDS},
 }
 
 _reports: dict[str, ConformanceReport] = {}

@@ -152,8 +152,8 @@ def make_prm_dataset(
                 truth.append(bool(info.get("step_label", True)))
                 if terminated or truncated:
                     outcome = float(info.get("outcome", 0.0))
-                    # The step checker accepts a boxed value it has seen before (e.g. a
-                    # number from the prompt); the outcome knows better about the final step.
+                    # The final step is labelled by the outcome too (dataset tasks without a
+                    # gold answer in the checker still have an outcome).
                     truth[-1] = truth[-1] and outcome >= 1.0
                     break
             steps = tuple(actions[: len(truth)])

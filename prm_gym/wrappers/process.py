@@ -25,9 +25,14 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
     not scored: their term is ``coef * invalid_score`` and they do not enter the history that
     later steps are scored against, matching the env's own view of the solution.
 
-    Process rewards alone can be farmed (a policy repeats a step the scorer likes); wrap with
-    :class:`GatedAccumulation` to release them only on success, or use
-    :class:`~prm_gym.wrappers.ProgressReward`. Outside a trajectory-level wrapper the term is
+    **Hazard: this is the raw per-step sum, and it can be farmed.** Every step the scorer likes
+    is paid again: a policy that pads its solution with true but useless steps, or repeats
+    one, collects more than the gold solution (on prm/Math-v0, counting up ``1 + 2 = 3``,
+    ``2 + 3 = 5``, ... before the answer returns 17.0 against the gold's 4.6 at coef 1, gated
+    or not; ``benchmarks/reward_integrity.py``). Prefer :class:`~prm_gym.wrappers.ProgressReward`
+    (each unit of verified progress paid once) or ``prm_gym.make_dense(env_id)``, and check any
+    stack with :func:`prm_gym.testing.check_reward_integrity`. A gate
+    (:class:`GatedAccumulation`) only stops a failing policy from farming. Outside a trajectory-level wrapper the term is
     paid every step and added to that wrapper's ``info["step_rewards"]`` on the final step; it
     is refused outside a wrapper that acts on ``name`` by name (e.g.
     ``MinFormCredit(component="process")``), which would never see it.

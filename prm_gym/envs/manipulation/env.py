@@ -12,6 +12,7 @@ floats, and the observation gathered from ``qpos``/``qvel`` with one small matri
 from __future__ import annotations
 
 import math
+import reprlib
 from importlib import resources
 from typing import Any, ClassVar, Literal
 
@@ -138,6 +139,7 @@ class GripperEnv(gym.Env[dict[str, FloatArray], npt.NDArray[np.float32]]):
         self._goal_xyz = tuple(GRIP_START)
         self._elapsed = 0
         self._renderer: mujoco.Renderer | None = None
+        self._closed = False
 
     # ------------------------------------------------------------------ Gymnasium API
 
@@ -146,6 +148,8 @@ class GripperEnv(gym.Env[dict[str, FloatArray], npt.NDArray[np.float32]]):
     ) -> tuple[dict[str, FloatArray], dict[str, Any]]:
         """Start an episode: gripper at rest at ``GRIP_START``, fingers open (PickPlace) or
         closed (Reach, Push); block and goal drawn from ``np_random`` (see the class docs)."""
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} is closed: make a new env")
         super().reset(seed=seed, options=options)
         mujoco.mj_resetDataKeyframe(self.model, self.data, 0)
         if not self.fingers_locked:
@@ -168,7 +172,10 @@ class GripperEnv(gym.Env[dict[str, FloatArray], npt.NDArray[np.float32]]):
 
         Raises:
             ValueError: ``action`` does not have shape (4,) or holds NaN or inf.
+            RuntimeError: the env was closed.
         """
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} is closed: make a new env")
         ax, ay, az, grip = _check_action(action)
         q = self._qpos
         ctrl = self._ctrl
@@ -235,7 +242,8 @@ class GripperEnv(gym.Env[dict[str, FloatArray], npt.NDArray[np.float32]]):
             raise RuntimeError(f"{gl_help()} ({type(exc).__name__}: {exc})") from exc
 
     def close(self) -> None:
-        """Release the renderer (idempotent)."""
+        """Release the renderer (idempotent); ``step``/``reset`` raise afterwards."""
+        self._closed = True
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
@@ -339,8 +347,10 @@ def _check_action(action: npt.ArrayLike) -> list[float]:
     """The action as four floats clipped to [-1, 1]; a clear ``ValueError`` if it is malformed."""
     try:
         values = np.asarray(action, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"action must be 4 numbers in [-1, 1], got {action!r}") from err
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(
+            f"action must be 4 numbers in [-1, 1], got {reprlib.repr(action)}"
+        ) from err
     if values.shape != (4,):
         raise ValueError(
             f"action must have shape (4,) (dx, dy, dz, gripper), got shape {values.shape}"
