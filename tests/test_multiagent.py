@@ -305,3 +305,22 @@ def test_team_push_truncates_after_50_steps_and_compute_reward_matches_step() ->
     assert all(truncs.values()) and env.agents == []
     goals = np.stack([a["achieved_goal"], a["desired_goal"]])
     assert env.compute_reward(goals, goals[::-1]).shape == (2,)
+
+
+def test_shared_policy_vec_env_gives_each_slot_its_own_agents_reward_and_resets() -> None:
+    pytest.importorskip("stable_baselines3")
+    from prm_gym.multiagent.sb3 import SharedPolicyVecEnv
+
+    venv = SharedPolicyVecEnv([lambda: make("team_push_v0", credit="difference")] * 2, seed=0)
+    obs = venv.reset()
+    assert venv.num_envs == 4 and obs.shape == (4, 25)
+    assert obs[0, 15:17].tolist() == [1.0, 0.0] and obs[1, 15:17].tolist() == [0.0, 1.0]
+    actions = np.zeros((4, 3), dtype=np.float32)
+    actions[0] = [0.0, 1.0, 0.0]  # only pusher_0 of copy 0 moves
+    for t in range(50):
+        obs, rewards, dones, infos = venv.step(actions)
+        assert rewards[1] == rewards[2] == rewards[3] == 0.0  # idle slots get no credit
+        assert dones.all() == (t == 49)
+    assert infos[0]["TimeLimit.truncated"] and infos[0]["terminal_observation"].shape == (25,)
+    assert venv.envs[0].agents == list(venv.agent_ids)  # reset after the episode
+    venv.close()

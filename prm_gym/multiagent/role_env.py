@@ -10,7 +10,9 @@ import gymnasium as gym
 
 __all__ = ["RoleEnv"]
 
-Policy = Callable[[Any], Any]
+Policy = Callable[[Any], Any] | Any
+"""``policy(observation) -> action``, or an object with ``act(observation)`` (and optionally
+``reset()``, called at every episode start), such as an :class:`~prm_gym.agents.LLMAgent`."""
 
 
 class RoleEnv(gym.Env[Any, Any]):
@@ -27,7 +29,9 @@ class RoleEnv(gym.Env[Any, Any]):
     Args:
         env: A PettingZoo AEC env (e.g. ``make("solver_verifier_v0")``).
         role: The agent this env lets you play.
-        others: ``agent -> policy(observation) -> action`` for every other agent.
+        others: For every other agent, its policy: a callable ``observation -> action`` or an
+            object with ``act(observation)`` and optionally ``reset()`` (an
+            :class:`~prm_gym.agents.LLMAgent` keeps its history for the episode).
         outcome_key: Info key holding the role's terminal score (default: ``"outcome"``).
     """
 
@@ -70,7 +74,13 @@ class RoleEnv(gym.Env[Any, Any]):
                     out["outcome"] = float(score) if score is not None else 0.0
                     self.env.step(None)
                 return obs, float(reward), bool(terminated), bool(truncated), out
-            action = None if terminated or truncated else self.others[agent](obs)
+            policy = self.others[agent]
+            if terminated or truncated:
+                action = None
+            elif hasattr(policy, "act"):
+                action = policy.act(obs)
+            else:
+                action = policy(obs)
             self.env.step(action)
         raise RuntimeError(f"the episode ended without {self.role!r} being selected")
 
@@ -79,6 +89,9 @@ class RoleEnv(gym.Env[Any, Any]):
     ) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
         self.env.reset(seed=seed, options=options)
+        for policy in self.others.values():
+            if hasattr(policy, "reset"):
+                policy.reset()
         obs, _, _, _, info = self._advance()
         return obs, info
 
