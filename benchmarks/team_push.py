@@ -13,7 +13,14 @@ seeds, mean and min/max over seeds, next to a do-nothing policy's (the errors of
 poses); training wall time (difference rewards cost two extra
 physics branches per step). Prints a Markdown table; ``--json`` also writes the numbers.
 
-    python benchmarks/team_push.py                       # 3 seeds x 2 rules, ~8 min on 1 core
+Last run (defaults: 30,000 env steps per run, 3 seeds, 30 eval episodes; 2 shared, busy cores,
+~16 min wall): neither rule reaches the goal pose within this budget (team success 0.011
+[0, 0.033] with the team reward, 0.000 with difference rewards). Difference rewards leave the
+bar closer to the goal than the shared team reward (final position error 0.106 m vs 0.126 m,
+yaw error 0.273 vs 0.399 rad; the do-nothing policy: 0.109 m, 0.335 rad): with the team reward
+the shared policy learns to move the bar, but away from the goal as often as towards it.
+
+    python benchmarks/team_push.py                       # 3 seeds x 2 rules, ~10-15 min
     python benchmarks/team_push.py --steps 4000 --seeds 1  # smoke run
 """
 

@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    import torch
     from stable_baselines3 import PPO, SAC
+
+    torch.set_num_threads(1)
 
     venv = SharedPolicyVecEnv(
         [lambda: make("team_push_v0", credit=args.credit)] * args.n_envs, seed=args.seed

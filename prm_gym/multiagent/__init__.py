@@ -43,7 +43,15 @@ def make(name: str, **kwargs: Any) -> Any:
     if name not in ENV_NAMES:
         raise ValueError(f"unknown multi-agent env {name!r}; known: {sorted(ENV_NAMES)}")
     module, cls = ENV_NAMES[name][0].split(":")
-    return getattr(import_module(module), cls)(**kwargs)
+    try:
+        loaded = import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name not in ("pettingzoo", "mujoco"):
+            raise
+        raise ModuleNotFoundError(
+            f"{name} needs the {err.name!r} package: pip install {err.name}", name=err.name
+        ) from err
+    return getattr(loaded, cls)(**kwargs)
 
 
 def __getattr__(name: str) -> Any:

@@ -288,7 +288,8 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
-        lines = [self._obs["solver"] if not self.steps else self.math_env.task.prompt]  # type: ignore[union-attr]
+        task = self.math_env.task
+        lines = [task.prompt if task is not None else ""]
         for i, s in enumerate(self.steps):
             v = self.verdicts[i] if i < len(self.verdicts) else None
             mark = {True: "correct", False: "wrong", None: "-"}[v]
