@@ -17,8 +17,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from prm_gym.agents.llm_agent import LLMAgent
 from prm_gym.core.transcript import Trajectory
+from prm_gym.core.vector import AutoresetTracker, info_at
 from prm_gym.llm.base import Generation
-from prm_gym.wrappers.vector._util import AutoresetTracker, info_at
 
 __all__ = [
     "CONTEXT_OVERFLOW",

@@ -1,43 +1,15 @@
-"""Helpers shared by the vector wrappers: per-env views of vector infos and autoreset tracking."""
+"""Reward-component helpers of the vector wrappers.
+
+Autoreset tracking and per-sub-env info lookup live in :mod:`prm_gym.core.vector`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
 
-__all__ = ["AutoresetTracker", "VectorEpisodeTerms", "info_at", "set_components", "step_info"]
-
-
-def info_at(infos: dict[str, Any], i: int) -> dict[str, Any]:
-    """The info of sub-env ``i`` from a vector env's dict-of-arrays info (masks respected)."""
-    out: dict[str, Any] = {}
-    for key, value in infos.items():
-        if key.startswith("_"):
-            continue
-        mask = infos.get(f"_{key}")
-        if isinstance(value, dict):
-            sub = info_at(value, i)
-            if sub:
-                out[key] = sub
-        elif mask is None or bool(mask[i]):
-            out[key] = value[i]
-    return out
-
-
-def step_info(infos: dict[str, Any], i: int, final: bool) -> dict[str, Any]:
-    """The info sub-env ``i``'s step returned.
-
-    In ``SAME_STEP`` autoreset mode a sub-env that finished is reset within the same call, so its
-    top-level info is the *reset* info and the step's own info is under ``final_info``; pass
-    ``final=True`` for such a sub-env to get the step's info.
-    """
-    info = info_at(infos, i)
-    if final:
-        inner = info.get("final_info")
-        return dict(inner) if isinstance(inner, dict) else {}
-    return info
+__all__ = ["VectorEpisodeTerms", "set_components"]
 
 
 def set_components(
@@ -61,31 +33,6 @@ def set_components(
     comps[key] = values
     comps[f"_{key}"] = np.ones(len(values), dtype=bool)
     return np.asarray(rewards, dtype=np.float64) + values, key
-
-
-class AutoresetTracker:
-    """Knows which sub-envs' current step is an autoreset step (action ignored, obs = new s₀)."""
-
-    def __init__(self, env: VectorEnv[Any, Any, Any]) -> None:
-        mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
-        self.mode = AutoresetMode(mode) if isinstance(mode, str) else mode
-        if self.mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(
-                f"autoreset mode {self.mode} is not supported; use NEXT_STEP (the default) or "
-                "SAME_STEP"
-            )
-        self.pending = np.zeros(env.num_envs, dtype=bool)
-
-    def reset(self) -> None:
-        self.pending[:] = False
-
-    def resetting(self) -> np.ndarray:
-        """Mask of sub-envs whose step now is a NEXT_STEP autoreset (call before ``update``)."""
-        return self.pending.copy()
-
-    def update(self, terminated: np.ndarray, truncated: np.ndarray) -> None:
-        if self.mode == AutoresetMode.NEXT_STEP:
-            self.pending = np.logical_or(terminated, truncated)
 
 
 class VectorEpisodeTerms:

@@ -8,7 +8,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
-from prm_gym.wrappers.vector._util import AutoresetTracker, info_at, set_components, step_info
+from prm_gym.core.vector import AutoresetTracker, info_at, step_info
+from prm_gym.wrappers.vector._util import set_components
 
 __all__ = ["VectorProgressAttribution"]
 

@@ -8,12 +8,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from prm_gym.core.scorer import Scorer, StepContext
-from prm_gym.wrappers.vector._util import (
-    AutoresetTracker,
-    VectorEpisodeTerms,
-    set_components,
-    step_info,
-)
+from prm_gym.core.vector import AutoresetTracker, step_info
+from prm_gym.wrappers.vector._util import VectorEpisodeTerms, set_components
 
 __all__ = ["VectorProcessReward"]
 

@@ -7,9 +7,10 @@ from typing import Any, Literal
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
+from prm_gym.core.vector import AutoresetTracker
 from prm_gym.rewards.reward_code import RewardCode, RewardCodeError, parse_state
 from prm_gym.wrappers.reward_code import reward_code_terms
-from prm_gym.wrappers.vector._util import AutoresetTracker, VectorEpisodeTerms, set_components
+from prm_gym.wrappers.vector._util import VectorEpisodeTerms, set_components
 
 __all__ = ["VectorRewardCodeShaping"]
 

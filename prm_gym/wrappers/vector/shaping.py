@@ -10,12 +10,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from prm_gym.core.scorer import Potential, potential_batch
-from prm_gym.wrappers.vector._util import (
-    AutoresetTracker,
-    VectorEpisodeTerms,
-    info_at,
-    set_components,
-)
+from prm_gym.core.vector import AutoresetTracker, info_at
+from prm_gym.wrappers.vector._util import VectorEpisodeTerms, set_components
 
 __all__ = ["VectorPotentialShaping"]
 
