@@ -324,3 +324,38 @@ def test_shared_policy_vec_env_gives_each_slot_its_own_agents_reward_and_resets(
     assert infos[0]["TimeLimit.truncated"] and infos[0]["terminal_observation"].shape == (25,)
     assert venv.envs[0].agents == list(venv.agent_ids)  # reset after the episode
     venv.close()
+
+
+def test_refiner_passes_the_api_tests_and_is_paid_for_its_own_solution_only() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        api_test(make("solver_verifier_v0", refiner=True), num_cycles=40)
+        seed_test(lambda: make("solver_verifier_v0", refiner=True), num_cycles=40)
+    plain = make("solver_verifier_v0")
+    env = make("solver_verifier_v0", refiner=True)
+    steps = flawed(env, 1)
+    fixed = "\n".join(gold(env, 1))
+    base = play(plain, steps, follows_labels, seed=1).returns
+
+    def run(refined: str) -> dict[str, float]:
+        env.reset(seed=1)
+        todo = list(steps)
+        for agent in env.agent_iter():
+            _, _, terminated, truncated, _ = env.last()
+            if terminated or truncated:
+                env.step(None)
+            elif agent == "solver":
+                env.step(todo.pop(0))
+            elif agent == "verifier":
+                env.step(follows_labels(env, env.infos["solver"]))
+            else:
+                assert "[wrong]" in env.observe("refiner")  # it sees the verdicts
+                env.step(refined)
+                info = env.infos["refiner"]
+        return {**env.returns, "valid": float(info["action_valid"])}
+
+    good, copied, bad = run(fixed), run("\n".join(steps)), run("")
+    assert good["refiner"] == 1.0 and copied["refiner"] == float(base["solver"] >= 1.0)
+    assert bad["refiner"] == 0.0 and bad["valid"] == 0.0
+    for r in (good, copied, bad):  # the refiner changes nothing the others earn
+        assert r["solver"] == base["solver"] and r["verifier"] == base["verifier"]

@@ -1,7 +1,7 @@
 """Multi-agent PettingZoo environments with per-agent process rewards and credit.
 
 * ``solver_verifier_v0`` (AEC, text): a solver writes a prm/Math-v0 solution step by step and a
-  verifier judges the steps (:class:`SolverVerifierEnv`).
+  verifier judges the steps, optionally a MALT refiner rewrites it (:class:`SolverVerifierEnv`).
 * ``team_push_v0`` (Parallel, MuJoCo): two grippers push a long bar to a goal pose, with
   difference rewards and per-agent potential shaping (:class:`TeamPushEnv`).
 

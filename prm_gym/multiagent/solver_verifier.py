@@ -9,7 +9,8 @@ import numpy as np
 from pettingzoo import AECEnv
 
 from prm_gym.core.scorer import StepContext
-from prm_gym.envs.math import MathEnv, MathProgress
+from prm_gym.core.text_env import validate_text_action
+from prm_gym.envs.math import MathEnv, MathProgress, answers_match, extract_final_answer
 from prm_gym.spaces import Text
 
 __all__ = [
@@ -88,6 +89,10 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
     episode first and the verifier answers once, naming the first wrong step (``"3"``) or
     ``"none"``.
 
+    With ``refiner=True`` a third agent, ``refiner`` (MALT: "MALT: Improving Reasoning with
+    Multi-Agent LLM Training", 2024), then sees the solution with the verifier's verdicts and
+    writes one corrected complete solution ending in ``\\boxed{...}``, which ends the episode.
+
     ## Action Space
     ``prm_gym.spaces.Text(max_action_length)`` for both agents. Solver actions follow
     prm/Math-v0's rules: an invalid step (empty, binary-looking, over-long, ``\\boxed{}``) costs
@@ -95,7 +100,8 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
     moves again (the verifier has nothing to judge and is unaffected). A verifier action that is
     not a verdict costs its turn the same way and counts as a missing verdict (it agrees with
     nothing). A non-``str`` action raises ``TypeError``; terminated agents are stepped with
-    ``None``.
+    ``None``. A refiner action without a final answer (or invalid text) is refused the same way
+    and scores 0; the episode still ends.
 
     ## Observation Space
     ``prm_gym.spaces.Text`` for both. The solver sees prm/Math-v0's observation (the problem
@@ -125,6 +131,12 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
     else 0 (a missing verdict makes the overall verdict missing: 0). ``"labels"`` / ``"outcome"``
     force one rule.
 
+    Refiner: the outcome of its refined solution (1.0 for the right final answer, else 0),
+    recorded as ``refined_outcome``. It changes nothing the solver and verifier earn (their
+    rewards are paid before it acts), so the solver and verifier cannot be paid through it.
+    MALT's credit, by value iteration over a search tree of several samples per role, needs
+    branching many samples; with one sample per role it reduces to this outcome.
+
     ``infos[agent]["reward_components"]`` splits the reward ``last()`` returns for that agent
     (``outcome`` and ``process`` for the solver, ``verification`` for the verifier); the
     components sum to it.
@@ -135,7 +147,8 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
 
     ## Episode End
     After the verifier's last judgement both agents terminate (the solver stated a final
-    answer) or truncate (``max_steps`` solver steps without one). ``infos[a]["outcome"]`` holds
+    answer) or truncate (``max_steps`` solver steps without one). With a refiner, all three
+    terminate when the refiner has written its solution. ``infos[a]["outcome"]`` holds
     the Math outcome on that step, ``infos["verifier"]["verification"]`` the verifier's score.
 
     ## Info
@@ -154,6 +167,7 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
     | ``max_steps`` | ``8`` | solver steps before truncation |
     | ``families`` / ``levels`` | all | procedural families and levels (prm/Math-v0) |
     | ``max_action_length`` | ``1024`` | longest valid action, in characters |
+    | ``refiner`` | ``False`` | add the MALT ``refiner`` role |
     | ``render_mode`` | ``None`` | ``"ansi"``: ``render()`` returns the dialogue |
 
     ## Version History
@@ -194,6 +208,7 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
         families: tuple[str, ...] | None = None,
         levels: tuple[int, ...] | None = None,
         max_action_length: int = 1024,
+        refiner: bool = False,
         render_mode: str | None = None,
     ) -> None:
         if mode not in ("step", "first_error"):
@@ -217,7 +232,8 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
             max_action_length=max_action_length,
         )
         self.progress = MathProgress()
-        self.possible_agents = ["solver", "verifier"]
+        self.refiner = refiner
+        self.possible_agents = ["solver", "verifier", *(["refiner"] if refiner else [])]
         self.agents: list[str] = []
         obs_len = 8192 + (max_steps + 2) * (max_action_length + 32)
         self.observation_spaces = {a: Text(obs_len) for a in self.possible_agents}
@@ -258,6 +274,8 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
         self._outcome = 0.0
         self._skip_agent_selection = None
         self._obs = {"solver": prompt, "verifier": self._verifier_view("waiting")}
+        if self.refiner:
+            self._obs["refiner"] = self._verifier_view("waiting")
         self.agent_selection = "solver"
 
     def observe(self, agent: str) -> str:
@@ -278,8 +296,10 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
         self.rewards = {a: 0.0 for a in self.agents}
         if agent == "solver":
             self._solver_step(action)
-        else:
+        elif agent == "verifier":
             self._verifier_step(action)
+        else:
+            self._refiner_step(action)
         self._accumulate_rewards()
         for a in self.agents:
             self.infos[a]["reward_components"] = dict(self._comps[a])
@@ -404,15 +424,47 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
         self._pay("solver", "outcome", self._outcome)
         score = self._verification()
         self._pay("verifier", "verification", score)
-        term, trunc = self._math_over
+        self.infos["verifier"]["verification"] = score
+        self._obs["verifier"] = self._verifier_view("done")
+        if self.refiner:
+            self._obs["refiner"] = self._verifier_view("refine")
+            self.agent_selection = "refiner"
+            return
+        self._end(*self._math_over)
+
+    def _end(self, term: bool, trunc: bool) -> None:
         for a in self.agents:
             self.terminations[a] = term
             self.truncations[a] = trunc and not term
             self.infos[a]["outcome"] = self._outcome
-        self.infos["verifier"]["verification"] = score
-        self._obs["verifier"] = self._verifier_view("done")
-        # The solver (first agent) is selected to step its final None; AEC removes both.
+        # The solver (first agent) is selected to step its final None; AEC removes them all.
         self.agent_selection = "solver"
+
+    def _refiner_step(self, action: str) -> None:
+        """MALT's refiner: one complete solution; its reward is that solution's outcome."""
+        task = self.math_env.task
+        assert task is not None
+        info: dict[str, Any] = {"task_id": task.id, "action_valid": True}
+        error = validate_text_action(action, self.action_spaces["refiner"].max_length)
+        answer = extract_final_answer(action) if error is None else None
+        if error is None and answer is None:
+            error = "no final answer: end the refined solution with \\boxed{answer}"
+        refined = 0.0
+        if error is not None:
+            info["action_valid"] = False
+            info["error"] = error
+        else:
+            info["answer"] = answer
+            matched = answers_match(
+                str(task.answer), str(answer), timeout=self.math_env.answer_timeout
+            )
+            refined = 1.0 if matched else 0.0
+        self._pay("refiner", "refined_outcome", refined)
+        self.infos["refiner"] = info
+        self._end(True, False)
+        self.infos["refiner"]["outcome"] = refined
+        for a in self.agents:
+            self.infos[a]["refined_outcome"] = refined
 
     def _verifier_view(self, kind: str) -> str:
         task = self.math_env.task
@@ -426,6 +478,17 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
                 "",
                 "Which step is the first wrong one? Answer its number, or 'none' if every "
                 "step is correct.",
+            ]
+        elif kind == "refine":
+            marks = {True: "correct", False: "wrong", None: "no verdict"}
+            lines = [f"Problem: {task.prompt}", "", "Solution, with the verifier's verdicts:"]
+            for i, step in enumerate(self.steps):
+                mark = marks[self.verdicts[i]] if i < len(self.verdicts) else "no verdict"
+                lines.append(f"Step {i + 1}: {step}   [{mark}]")
+            lines += [
+                "",
+                "Write a corrected complete solution, one step per line, ending with "
+                "\\boxed{answer}.",
             ]
         elif kind == "waiting":
             lines += ["", "(The solver is writing the next step.)"]
