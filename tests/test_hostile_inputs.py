@@ -259,6 +259,10 @@ QUADRATIC_QUERIES = [
     "SELECT instr(printf('%.*c',999000,'a'), printf('%.*c',500000,'a')||'b')",
     "SELECT length(replace(printf('%.*c',999000,'a'), printf('%.*c',500000,'a')||'b', 'c'))",
     "SELECT printf('%.*c',999000,'a') LIKE printf('%.*c',40000,'%')||'b'",
+    "SELECT printf('%.*c', 2147483647, 'x')",
+    "SELECT format('%2147483647c', 'x')",
+    "SELECT printf('%.*c', '99999999999 apples', 'x')",
+    "SELECT replace(printf('%.*c', 100000, 'a'), 'a', printf('%.*c', 100000, 'b'))",
 ]
 
 
@@ -276,11 +280,16 @@ def test_sql_linear_functions_give_sqlite_results() -> None:
     _install_linear_functions(linear)
     values = ["'hello'", "'a.b.c'", "''", "NULL", "12345", "1.5", "100.0", "1e20", "0.1",
               "-0.0", "x'616263'", "'ééà'", "' x '", "2.5e-7"]  # fmt: skip
+    formats = ["'%d|%5.2f|%s'", "'%.*c'", "'%q%Q%%'", "'%*d'", "'%.f%n%x'", "'%-5s|'", "NULL"]
     rng = random.Random(0)
     for _ in range(1500):
         call = rng.choice(["instr(%s,%s)", "replace(%s,%s,%s)", "trim(%s,%s)", "ltrim(%s,%s)",
-                           "rtrim(%s,%s)"])  # fmt: skip
-        expr = call % tuple(rng.choice(values) for _ in range(call.count("%s")))
+                           "rtrim(%s,%s)", "printf(%s,%s,%s)", "format(%s,%s)"])  # fmt: skip
+        args = [rng.choice(values) for _ in range(call.count("%s"))]
+        if call.startswith(("printf", "format")):  # sizes above the length limit are refused
+            args = [rng.choice(formats)] + [a for a in args[1:] if a != "1e20"] + ["'x'"]
+            call = call.split("(")[0] + "(" + ",".join(["%s"] * len(args)) + ")"
+        expr = call % tuple(args)
         query = f"SELECT {expr}, typeof({expr})"
         assert builtin.execute(query).fetchall() == linear.execute(query).fetchall(), query
 

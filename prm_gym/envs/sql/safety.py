@@ -14,8 +14,11 @@ guards so that nothing a query does can change the database file or hang the cal
 The progress handler runs between SQLite VM instructions, so it cannot stop one slow built-in
 call. The built-ins that are quadratic in their arguments' length (``instr``, ``replace`` and
 the two-argument ``trim``, ``ltrim``, ``rtrim``) are therefore replaced, on this connection,
-by linear Python versions with the same results; ``LIKE``/``GLOB`` patterns are limited to
-100 characters (``SQLITE_LIMIT_LIKE_PATTERN_LENGTH``).
+by linear Python versions with the same results (``replace`` refuses a result over the length
+limit before building it); ``printf``/``format`` refuse a width or precision above the length
+limit (SQLite's own ``%.*c`` loop does not stop there) and are otherwise SQLite's; ``LIKE`` and
+``GLOB`` patterns are limited to 100 characters (``SQLITE_LIMIT_LIKE_PATTERN_LENGTH``). A
+refused value is reported as too large, like any value over the limit.
 
 Table-valued pragma functions (``SELECT * FROM pragma_table_info('t')``) follow the same rule as
 ``PRAGMA`` statements: the read-only introspection pragmas in :data:`READ_ONLY_PRAGMAS` run, the
@@ -27,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +128,7 @@ class SafeDatabase:
             setlimit(getattr(sqlite3, "SQLITE_LIMIT_LENGTH"), max_value_length)  # noqa: B009
             setlimit(getattr(sqlite3, "SQLITE_LIMIT_ATTACHED"), 0)  # noqa: B009
             setlimit(getattr(sqlite3, "SQLITE_LIMIT_LIKE_PATTERN_LENGTH"), MAX_LIKE_PATTERN)  # noqa: B009
-        _install_linear_functions(conn)
+        _install_linear_functions(conn, max_value_length)
         # A table-valued pragma (pragma_table_info) declares its virtual table on first use,
         # which the authorizer sees as an UPDATE of sqlite_master: declare the allowed ones now,
         # before the authorizer is installed, so a query sees only the PRAGMA check.
@@ -295,15 +299,22 @@ def _instr(haystack: Any, needle: Any) -> int | None:
     return _text(haystack).find(_text(needle)) + 1
 
 
-def _replace(text: Any, old: Any, new: Any) -> Any:
-    if text is None or old is None:
-        return None
-    source, pattern = _text(text), _text(old)
-    if not pattern:  # SQLite returns the first argument (a blob as text) unchanged
-        return source if isinstance(text, bytes) else text
-    if new is None:
-        return None
-    return source.replace(pattern, _text(new))
+def _replacer(max_length: int) -> Any:
+    def replace(text: Any, old: Any, new: Any) -> Any:
+        if text is None or old is None:
+            return None
+        source, pattern = _text(text), _text(old)
+        if not pattern:  # SQLite returns the first argument (a blob as text) unchanged
+            return source if isinstance(text, bytes) else text
+        if new is None:
+            return None
+        replacement = _text(new)
+        size = len(source) + source.count(pattern) * (len(replacement) - len(pattern))
+        if size > max_length:
+            return _too_big(max_length)
+        return source.replace(pattern, replacement)
+
+    return replace
 
 
 def _trimmer(left: bool, right: bool) -> Any:
@@ -321,10 +332,79 @@ def _trimmer(left: bool, right: bool) -> Any:
     return trim
 
 
-def _install_linear_functions(conn: sqlite3.Connection) -> None:
-    """Replace SQLite's quadratic string built-ins by linear Python ones, same results."""
+def _too_big(max_length: int) -> str:
+    """A value one character over the limit: SQLite then reports "string or blob too big"
+    itself, without the oversized value ever being built."""
+    return "x" * (max_length + 1)
+
+
+_PRINTF_SPEC = re.compile(r"%[-+ #0!,]*(\d+|\*)?(?:\.(\*|\d*))?l{0,2}(.?)", re.S)
+_PRINTF_TAKES_ARGUMENT = frozenset("dsgzqQwcouxXfeEGipr")
+_NUMBER_PREFIX = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _printf_sizes(spec: str, args: tuple[Any, ...]) -> list[float]:
+    """Every width and precision ``printf(spec, *args)`` uses, read as SQLite reads them (a
+    ``*`` takes the next argument; an unknown conversion ends the format)."""
+    sizes: list[float] = []
+    position = 0
+    for match in _PRINTF_SPEC.finditer(spec):
+        width, precision, conversion = match.groups()
+        for size in (width, precision):
+            if size == "*":
+                sizes.append(_magnitude(args[position]) if position < len(args) else 0.0)
+                position += 1
+            elif size:
+                sizes.append(float(size))
+        if conversion in _PRINTF_TAKES_ARGUMENT:
+            position += 1
+        elif conversion not in ("%", "n"):
+            break
+    return sizes
+
+
+def _magnitude(value: Any) -> float:
+    """How large a printf size argument can be once SQLite reads it as an integer."""
+    if isinstance(value, (int, float)):
+        return abs(float(value)) if value == value else 0.0
+    if isinstance(value, (str, bytes)):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        match = _NUMBER_PREFIX.match(text)
+        return abs(float(match.group())) if match else 0.0
+    return 0.0
+
+
+def _printf(max_length: int) -> Any:
+    """SQLite's ``printf``/``format``, refusing widths and precisions above the length limit
+    (SQLite's own loop for ``%.*c`` does not stop at the limit) and otherwise computed by
+    SQLite on a private connection."""
+    helper = sqlite3.connect(":memory:", check_same_thread=False)
+    setlimit = getattr(helper, "setlimit", None)
+    if setlimit is not None:
+        setlimit(getattr(sqlite3, "SQLITE_LIMIT_LENGTH"), max_length)  # noqa: B009
+    lock = threading.Lock()
+
+    def printf(*args: Any) -> Any:
+        if not args or args[0] is None:
+            return None
+        if any(size > max_length for size in _printf_sizes(_text(args[0]), args[1:])):
+            return _too_big(max_length)
+        marks = ", ".join("?" for _ in args)
+        with lock:
+            return helper.execute(f"SELECT printf({marks})", args).fetchone()[0]
+
+    return printf
+
+
+def _install_linear_functions(conn: sqlite3.Connection, max_length: int = 1_000_000) -> None:
+    """Replace SQLite's string built-ins that are quadratic (``instr``, ``replace``,
+    two-argument ``trim``/``ltrim``/``rtrim``) by linear Python ones with the same results, and
+    ``printf``/``format`` by a version that refuses widths above ``max_length``."""
     conn.create_function("instr", 2, _instr, deterministic=True)
-    conn.create_function("replace", 3, _replace, deterministic=True)
+    conn.create_function("replace", 3, _replacer(max_length), deterministic=True)
+    printf = _printf(max_length)
+    conn.create_function("printf", -1, printf, deterministic=True)
+    conn.create_function("format", -1, printf, deterministic=True)
     conn.create_function("trim", 2, _trimmer(True, True), deterministic=True)
     conn.create_function("ltrim", 2, _trimmer(True, False), deterministic=True)
     conn.create_function("rtrim", 2, _trimmer(False, True), deterministic=True)
