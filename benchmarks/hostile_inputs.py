@@ -78,6 +78,9 @@ SQL_QUERIES = [
     "SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
     "SELECT x FROM c)",
     "SELECT * FROM pragma_compile_options",
+    "SELECT printf('%.*c', 2147483647, 'x')",
+    "SELECT format('%2147483647c', 'x')",
+    "SELECT replace(printf('%.*c', 100000, 'a'), 'a', printf('%.*c', 100000, 'b'))",
 ]
 SQL_ACTIONS = ["<sql>" * 100_000, "<solution>" * 100_000, "<sql>```" + " " * 100_000]
 
