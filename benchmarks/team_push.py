@@ -27,6 +27,7 @@ the shared policy learns to move the bar, but away from the goal as often as tow
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import time
 from typing import Any
@@ -34,12 +35,13 @@ from typing import Any
 import numpy as np
 
 from prm_gym.multiagent import make
-from prm_gym.multiagent.sb3 import SharedPolicyVecEnv, flatten_observation
-from prm_gym.multiagent.team_push import pose_errors
 
 
 def evaluate(model: Any, episodes: int, seed: int, **env_kwargs: Any) -> dict[str, float]:
     """Deterministic episodes on seeds ``seed, seed + 1, ...``: success and final errors."""
+    from prm_gym.multiagent.sb3 import flatten_observation
+    from prm_gym.multiagent.team_push import pose_errors
+
     env = make("team_push_v0", **env_kwargs)
     success, pos_err, yaw_err = [], [], []
     for ep in range(episodes):
@@ -71,6 +73,8 @@ def run(credit: str, seed: int, steps: int, n_envs: int, eval_episodes: int) -> 
     """Train one shared PPO policy for ``steps`` env steps (per copy, summed) and evaluate it."""
     import torch
     from stable_baselines3 import PPO
+
+    from prm_gym.multiagent.sb3 import SharedPolicyVecEnv
 
     torch.set_num_threads(1)
     env_kwargs: dict[str, Any] = {"credit": credit}
@@ -107,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-episodes", type=int, default=30)
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
+    for module, package in (
+        ("pettingzoo", "pettingzoo"),
+        ("mujoco", "mujoco"),
+        ("stable_baselines3", "stable-baselines3"),
+    ):
+        if importlib.util.find_spec(module) is None:
+            raise SystemExit(f"benchmarks/team_push.py needs {package}: pip install {package}")
     results: dict[str, list[dict[str, float]]] = {"team": [], "difference": []}
     for seed in range(args.seeds):
         for credit in results:

@@ -157,6 +157,12 @@ class SolverVerifierEnv(AECEnv[str, str, str]):
     ``answer``. Verifier: ``action_valid``, ``error``, ``verdict``. Both:
     ``reward_components``, and ``outcome`` at the end.
 
+    ## Attributes
+    ``math_env`` (the underlying :class:`~prm_gym.envs.math.MathEnv`: its ``task`` holds the
+    gold), ``steps`` (the solver's valid steps), ``labels`` (their step labels, ``None`` where
+    unknown), ``verdicts`` (the verifier's, ``None`` for a missing one) and ``returns`` (each
+    agent's episode return so far).
+
     ## Arguments
     | argument | default | meaning |
     |---|---|---|
