@@ -75,9 +75,9 @@ class TeamPushEnv(ParallelEnv[str, dict[str, FloatArray], FloatArray]):
     ## Description
     A 0.5 m bar lies on a table; ``pusher_0`` and ``pusher_1`` (Cartesian spheres, our own MJCF
     ``prm_gym/multiagent/assets/team_push.xml``) must push it so its centre and axis match a
-    goal pose. Translating the bar without turning it, or turning it in place, needs pushes at
-    both ends, so the team succeeds by working together. PettingZoo Parallel API: both agents
-    act every step.
+    goal pose. A push near one end both moves and turns the bar, so reaching a position *and* a
+    yaw is easiest with one pusher at each end, working together. PettingZoo Parallel API:
+    both agents act every step.
 
     ## Action Space
     ``Box(-1, 1, (3,))`` per agent, like prm/Push-v0's first three entries: the pusher's target
