@@ -14,7 +14,7 @@ Both follow princeton-nlp/WebShop:
   space, they are lower-cased and stripped, and rapidfuzz's token-set ratio is rounded to an
   integer (Python's ``round``). WebShop counts a match when the score is ``> 85``
   (:data:`FUZZY_THRESHOLD`), so ``"x-small"`` and ``"small"`` score 100 while ``"xl"`` and
-  ``"x-large"`` score 0.
+  ``"x-large"`` score 22.
 
 ``normalize.py`` also maps sizes onto coarse patterns (``normalize_color_size``), but WebShop uses
 that only for its product-price table, never in the reward, so it is not reproduced here; the
