@@ -293,6 +293,12 @@ class ThreadedVectorEnv(SyncVectorEnv):
             infos,
         )
 
+    def __enter__(self) -> ThreadedVectorEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close_extras(self, **kwargs: Any) -> None:
         """Close the sub-envs and stop the thread pool."""
         super().close_extras(**kwargs)
