@@ -1,28 +1,33 @@
 """Do process rewards make an LLM policy learn faster? GRPO on prm/Math-v0, outcome vs dense.
 
-**Base policy.** A GPT-2-architecture causal LM (4 layers x 128, about 1M parameters) and its
-own BPE tokenizer (:func:`prm_gym.llm.tiny.tiny_causal_lm`, trained on the benchmark's own
-text), trained from scratch by supervised learning on noisy scripted solutions
-(:func:`prm_gym.envs.math.experts.noisy_solutions`, slips and wrong answers included) of the
-easy procedural problems (``families=("linear", "fraction")``, ``levels=(1,)``: "Solve for x:
-x + 22 = 29", "What is 2/5 of 25?"), in exactly the chat format the
-:class:`~prm_gym.agents.LLMAgent` renders during RL (one assistant message per env step, ending
-at a newline). It is cached under ``--out`` (``base_policy_*``, keyed by its settings) and every
-variant and seed starts from the same weights.
+**Base policy.** A GPT-2-architecture causal LM (3 layers x 96, 0.4M parameters: sized for a shared
+2-core CPU; ``Settings`` takes larger shapes) and its own BPE tokenizer
+(:func:`prm_gym.llm.tiny.tiny_causal_lm`, trained on the benchmark's own text), trained from scratch
+by supervised learning on noisy scripted solutions
+(:func:`prm_gym.envs.math.experts.noisy_solutions`, slips and wrong answers included) of the easy
+procedural problems (``families=("linear", "fraction")``, ``levels=(1,)``: "Solve for x: x + 22 =
+29", "What is 2/5 of 25?"), in exactly the chat format the :class:`~prm_gym.agents.LLMAgent` renders
+during RL (one assistant message per env step, ending at a newline; the env's fixed instruction
+paragraph is dropped from the prompt by :class:`ProblemOnly`, reward wrappers still see it). It is
+cached under ``--out`` (``base_policy_*``, keyed by its settings) and every variant and seed starts
+from the same weights.
 
-**RL.** :class:`prm_gym.agents.PGTrainer` with GRPO group-normalised advantages (PRIME for the
-PRIME variant), ``K`` samples per prompt, multi-step episodes (one step per generation, at most
-:data:`MAX_STEPS`), the same updates, prompts, sampling settings, learning rate and
-``process_coef`` for every variant. Variants:
+**RL.** :class:`prm_gym.agents.PGTrainer` with GRPO group-normalised advantages (PRIME for the PRIME
+variant), ``K`` samples per prompt, multi-step episodes (one step per generation, at most
+:data:`MAX_STEPS`), the same updates, prompts, sampling settings, learning rate and ``process_coef``
+for every variant. Variants:
 
 * ``outcome``      the env's outcome only;
 * ``raw_sum``      + the raw per-step RuleVerifier sum (``ProcessReward(env, RuleVerifier())``);
 * ``progress``     + ``prm_gym.make_dense`` (progress form: each step earns the rise of the
                    share of gold values established by correct steps);
-* ``pure``         + RuleVerifier under PURE min-form credit (``PGConfig(credit="min_form")``);
-* ``prime``        + an implicit PRM (Yuan et al. 2024; PRIME, Cui et al. 2025) initialised from
-                   the base policy, read against the frozen base policy and trained online on
-                   each update's rollouts from their outcomes only (``advantage="prime"``);
+* ``pure``         + RuleVerifier under PURE min-form credit (``PGConfig(credit="min_form")``;
+                   "Stop Summation: Min-Form Credit Assignment Is All Process Reward Model
+                   Needs for Reasoning", 2025);
+* ``prime``        + an implicit PRM ("Free Process Rewards without Process Labels", 2024;
+                   "Process Reinforcement through Implicit Rewards", 2025 -- PRIME) initialised
+                   from the base policy, read against the frozen base policy and trained online
+                   on each update's rollouts from their outcomes only (``advantage="prime"``);
 * ``trained_prm``  + a PRM trained with ``train_prm(..., format="step_features")`` (the cheap
                    numpy MLP over parsed arithmetic features, fitted on noisy-solver step labels)
                    used as the step scorer, centred as ``2 P(correct) - 1``.
@@ -91,10 +96,10 @@ class Settings:
     n_embd: int = 96
     n_head: int = 4
     vocab_size: int = 600
-    updates: int = 40
+    updates: int = 30
     prompts: int = 8
     group_size: int = 4
-    lr: float = 1e-4
+    lr: float = 3e-4
     beta: float = 0.02
     process_coef: float = 0.5
     max_new_tokens: int = 40
@@ -612,6 +617,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--updates", type=int, default=None, help="updates per run")
     parser.add_argument("--sft-steps", type=int, default=None, help="base-policy SFT steps")
+    parser.add_argument("--sft-solutions", type=int, default=None, help="SFT solutions")
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out problems")
     parser.add_argument("--eval-every", type=int, default=None, help="updates between evals")
     parser.add_argument("--lr", type=float, default=None, help="RL learning rate")
@@ -625,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     overrides = {
         "updates": args.updates,
         "sft_steps": args.sft_steps,
+        "sft_solutions": args.sft_solutions,
         "eval_tasks": args.eval_tasks,
         "eval_every": args.eval_every,
         "lr": args.lr,

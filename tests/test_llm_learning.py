@@ -73,6 +73,8 @@ def test_one_variant_one_update(tmp_path: Path) -> None:
             "1",
             "--sft-steps",
             "5",
+            "--sft-solutions",
+            "50",
             "--eval-tasks",
             "2",
             "--out",
