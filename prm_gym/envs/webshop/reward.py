@@ -40,10 +40,11 @@ Where we differ from WebShop, knowingly:
   so R stays in [0, 1]; below the cap the count is WebShop's.
 * Price: WebShop draws each product's price once in its listed range; we use the catalog price.
 
-Revisions: this follows ``goal.py`` as of princeton-nlp/WebShop commit ``6ba9969`` (exact match
-for ``size``, text fallback for options). Older revisions (e.g. ``d149d0d``, and copies of
-WebShop in several agent frameworks) instead count each *goal* option matched by the fuzzy score
-of any chosen value, with no exact size rule and no text fallback.
+Revisions: WebShop's history holds two option rules. This module follows ``goal.py`` at
+princeton-nlp/WebShop commit ``6ba9969`` (exact match for ``size``, text fallback, counted per
+chosen option). Another revision (``d149d0d``, also the copy several agent frameworks ship)
+counts each *goal* option matched by the fuzzy score of any chosen value, with neither the
+exact size rule nor the text fallback; both normalise colours.
 """
 
 from __future__ import annotations
