@@ -52,7 +52,8 @@ def feed(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
 def test_list_shows_every_id_with_its_description(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for env_id, (_, _, description, _) in prm_gym.ENV_IDS.items():
+    for env_id, spec in prm_gym.ENV_IDS.items():
+        description = spec.description
         line = next(line for line in out.splitlines() if line.startswith(env_id))
         assert line.endswith(description)
     assert "prm/Math-v0" in out

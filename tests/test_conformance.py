@@ -33,10 +33,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
         "issue 15: hangs fixed in fa58c76, but 'Answer: 1e-400' still takes 2.6-4.2 s per step "
         "(the 2 s checker bound is paid more than once), near the 5 s bound on a loaded machine"
     ),
-    ("prm/SQL-v0", "step_time"): (
-        "issue 15: printf('%.*c', 2147483647, 'x') and replace() of 1e5 x 1e5 characters run "
-        "past the 2 s query bound"
-    ),
 }
 
 _reports: dict[str, ConformanceReport] = {}
