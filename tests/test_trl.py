@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import pytest
 
-import prm_gym  # noqa: F401  (registers prm/*)
+import prm_gym
 from prm_gym.integrations.trl import (
     EnvOutcomeReward,
     EnvProcessReward,
@@ -97,3 +98,204 @@ def test_grpo_trainer_runs_with_env_rewards(tmp_path: Path) -> None:
     logged = [h for h in trainer.state.log_history if "rewards/outcome/mean" in h]
     assert logged, trainer.state.log_history
     assert all(math.isfinite(h["rewards/process/mean"]) for h in logged)
+
+
+# --- multi-turn: GRPOTrainer(environment_factory=...) ---------------------------------------
+
+
+def test_environment_factory_tools_and_rewards() -> None:
+    import json
+
+    from prm_gym.envs.tools import format_call
+    from prm_gym.integrations.trl import environment_factory
+
+    math_factory = environment_factory("prm/Math-v0")
+    assert math_factory.tool_names == ["give_answer", "write_step"]
+    assert math_factory.component_names == ("outcome", "progress")
+    env = math_factory()
+    text = env.reset(task_seed=5, prompt=[{"role": "user", "content": ""}])
+    local = prm_gym.make_dense("prm/Math-v0")
+    obs, _ = local.reset(options={"task_seed": 5})
+    assert text == obs
+    gold = local.unwrapped.task  # type: ignore[attr-defined]
+    expected = 0.0
+    for step in gold.metadata["gold_steps"][:-1]:
+        env.write_step(step)
+        expected += local.step(step)[1]
+    env.give_answer(str(gold.answer))
+    expected += local.step(f"\\boxed{{{gold.answer}}}")[1]
+    assert env.get_reward() == pytest.approx(expected) and expected > 1.0
+    assert sum(env.reward_components.values()) == pytest.approx(expected)
+    from prm_gym.integrations._episode import EpisodeOverError
+
+    with pytest.raises(EpisodeOverError, match="episode is over"):
+        env.give_answer("1")  # TRL hands this error back to the model as the tool result
+    assert env.get_reward() == pytest.approx(expected)  # unchanged after the episode ended
+
+    outcome_only = environment_factory("prm/Math-v0", dense=False)()
+    outcome_only.reset(task_seed=5)
+    outcome_only.give_answer(str(gold.answer))
+    assert outcome_only.get_reward() == 1.0
+
+    tools = environment_factory("prm/ToolUse-v0", levels=(2,))
+    assert "calculator" in tools.tool_names and "answer" in tools.tool_names
+    env = tools()
+    env.reset(task_seed=2)
+    bad = env.calculator(expression=5)  # wrong type: same error as the raw env gives
+    raw = gym.make("prm/ToolUse-v0", levels=(2,))
+    raw.reset(options={"task_seed": 2})
+    raw_obs, _, _, _, raw_info = raw.step(
+        format_call({"name": "calculator", "parameters": {"expression": 5}})
+    )
+    assert bad == raw_obs and env.last_info["error"] == raw_info["error"]
+    assert json.loads(bad)[0]["name"] == "calculator"
+
+
+def _scripted_generate(
+    model: Any, tokenizer: Any, scripts: dict[str, list[str]], wrong: str
+) -> None:
+    """Replace ``model.generate`` by a scripted policy: a prompt whose task text is a key of
+    ``scripts`` gets, at its k-th assistant turn, ``scripts[key][k]`` (``"Done."`` after the
+    last); the first rollout of each group plays the script, the second plays ``wrong``."""
+    import torch
+
+    seen: dict[str, int] = {}
+
+    def generate(input_ids: Any = None, attention_mask: Any = None, **_: Any) -> Any:
+        rows = []
+        for ids, mask in zip(input_ids, attention_mask, strict=True):
+            prompt = tokenizer.decode(ids[mask.bool()])
+            key = next(k for k in scripts if k in prompt)
+            turn = prompt.count("<tool_response>")
+            if turn == 0:
+                variant = seen.get(prompt, 0)
+                seen[prompt] = variant + 1
+                text = scripts[key][0] if variant % 2 == 0 else wrong
+            elif wrong in prompt:
+                text = "Done."
+            else:
+                text = scripts[key][turn] if turn < len(scripts[key]) else "Done."
+            rows.append([*tokenizer.encode(text + "<|im_end|>"), tokenizer.eos_token_id])
+        width = max(len(r) for r in rows)
+        pad = tokenizer.pad_token_id
+        out = torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=input_ids.dtype)
+        return torch.cat([input_ids, out], dim=1)
+
+    model.generate = generate
+
+
+def _call(name: str, arguments: dict[str, Any]) -> str:
+    import json
+
+    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
+
+
+def _run_environment_factory(env_id: str, tmp_path: Path, **make_kwargs: Any) -> None:
+    import torch
+    import trl
+    from trl import GRPOConfig, GRPOTrainer
+
+    from prm_gym.integrations.trl import environment_factory
+    from prm_gym.llm.tiny import math_corpus, tiny_causal_lm
+
+    factory = environment_factory(env_id, **make_kwargs)
+    answer_tool = "give_answer" if "Math" in env_id else "answer"
+    wrong = _call(answer_tool, {"answer": "nothing"})
+    dataset = factory.dataset(n=2, seed=0)
+    scripts: dict[str, list[str]] = {}
+    texts = []
+    for row in dataset:
+        local = gym.make(env_id, **make_kwargs)
+        obs, _ = local.reset(options={"task_seed": row["task_seed"]})
+        task = local.unwrapped.task  # type: ignore[attr-defined]
+        if answer_tool == "give_answer":
+            calls = [_call("write_step", {"step": s}) for s in task.metadata["gold_steps"][:-1]]
+            calls.append(_call("give_answer", {"answer": str(task.answer)}))
+        else:
+            calls = [_call(c["name"], c["parameters"]) for c in task.answer["calls"]]
+            calls.append(_call("answer", {"answer": str(task.answer["answer"])}))
+        scripts[str(obs).splitlines()[-1]] = calls
+        texts.append(str(obs))
+
+    # record each finished episode (its task, actions and the reward TRL gets)
+    episodes: list[tuple[dict[str, Any], list[str], float]] = []
+
+    class Recorded(factory.env_class):  # type: ignore[misc,name-defined]
+        def reset(self, **columns: Any) -> str:
+            self._row = {k: columns[k] for k in ("task_seed", "task_index")}
+            return super().reset(**columns)
+
+        def get_reward(self) -> float:
+            value = super().get_reward()
+            episodes.append((self._row, self.actions, value))
+            return value
+
+    Recorded.__name__ = factory.env_class.__name__
+    factory.env_class = Recorded
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model, tokenizer = tiny_causal_lm(n_positions=8192, corpus=[*math_corpus(200), *texts])
+    template = Path(trl.__file__).parent / "chat_templates" / "qwen3.jinja"
+    tokenizer.chat_template = template.read_text()
+    _scripted_generate(model, tokenizer, scripts, wrong)
+    before = [p.detach().clone() for p in model.parameters()]
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "out"),
+        max_steps=2,
+        per_device_train_batch_size=2,
+        num_generations=2,
+        max_completion_length=2048,
+        learning_rate=1e-2,
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        logging_steps=1,
+        save_strategy="no",
+        seed=0,
+        reward_weights=factory.reward_weights,
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=factory.reward_funcs,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        environment_factory=factory,
+    )
+    trainer.train()
+    assert trainer.state.global_step == 2
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+    # TRL's logged env rewards are the recorded episodes' rewards ...
+    logged = list(trainer._logs["rewards"][Recorded.__name__])
+    assert logged == pytest.approx([value for _, _, value in episodes[-len(logged) :]])
+    # ... which equal the returns of the same episodes replayed on a local dense env
+    for row, actions, value in episodes:
+        local = prm_gym.make_dense(env_id, **make_kwargs)
+        local.reset(options={k: v for k, v in row.items() if v >= 0})
+        assert sum(local.step(a)[1] for a in actions) == pytest.approx(value)
+    values = [v for _, _, v in episodes]
+    assert max(values) > 1.0 and min(values) == 0.0  # the gold and the wrong rollouts
+    components = [list(trainer._logs["rewards"][n]) for n in factory.component_names]
+    assert [sum(c) for c in zip(*components, strict=True)] == pytest.approx(logged)
+    history = [h for h in trainer.state.log_history if "rewards/outcome/mean" in h]
+    assert history and all("rewards/progress/mean" in h for h in history)
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    # ToolUse-v0's prompt lists 11 tool schemas (~3k tokens of the tiny tokenizer): ~90 s
+    ["prm/Math-v0", pytest.param("prm/ToolUse-v0", marks=pytest.mark.slow)],
+)
+def test_grpo_trainer_environment_factory(env_id: str, tmp_path: Path) -> None:
+    """A real GRPOTrainer with environment_factory: 2 optimisation steps of a tiny model whose
+    generate is scripted (one gold and one wrong rollout per group, as tool calls parsed by
+    TRL); the env rewards TRL logs equal the local dense env's returns of the same episodes."""
+    pytest.importorskip("torch")
+    try:
+        import trl  # noqa: F401
+    except Exception as exc:  # pragma: no cover - depends on the install
+        pytest.skip(f"trl cannot be imported ({exc!r}): pip install 'prm-gym[trl]'")
+    kwargs: dict[str, Any] = {"levels": (1,)} if "Math" in env_id else {"levels": (2,)}
+    _run_environment_factory(env_id, tmp_path, **kwargs)
