@@ -40,6 +40,7 @@ def rollout(
     seed: int | None = None,
     options: dict[str, Any] | None = None,
     progress: bool = True,
+    backend: str = "local",
 ) -> list[Trajectory]:
     """Play ``episodes`` episodes with ``agent`` and return them, in the order they started.
 
@@ -69,15 +70,31 @@ def rollout(
         seed: Seeds the first ``reset`` (later episodes follow from the env's RNG).
         options: Passed to ``reset``.
         progress: Show a tqdm bar of finished episodes on stderr.
+        backend: ``"local"`` (this process) or ``"ray"``: the env's sub-envs run as Ray env
+            workers (:mod:`prm_gym.distributed`; a single env becomes one worker) and the same
+            trajectories come back for the same seeds; workers that die or hang are replaced
+            without losing an episode. An env already built with
+            :func:`prm_gym.distributed.make_ray_vec` (wrapped or not) is used as it is.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if backend not in ("local", "ray"):
+        raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     from tqdm.auto import tqdm
 
-    with tqdm(total=episodes, desc="rollout", unit="ep", disable=not progress) as bar:
-        if isinstance(env, VectorEnv):
-            return _rollout_vector(env, agent, episodes, seed, options, bar)
-        return _rollout_single(env, agent, episodes, seed, options, bar)
+    owned: VectorEnv[Any, Any, Any] | None = None
+    if backend == "ray":
+        from prm_gym.distributed.rollout import ray_env_for
+
+        env, owned = ray_env_for(env)
+    try:
+        with tqdm(total=episodes, desc="rollout", unit="ep", disable=not progress) as bar:
+            if isinstance(env, VectorEnv):
+                return _rollout_vector(env, agent, episodes, seed, options, bar)
+            return _rollout_single(env, agent, episodes, seed, options, bar)
+    finally:
+        if owned is not None:
+            owned.close()
 
 
 def _env_id(env: Any) -> str | None:

@@ -1,0 +1,192 @@
+"""prm_gym.distributed on a local Ray instance: same trajectories as local, no episode lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import prm_gym  # noqa: F401 - registers the envs
+from prm_gym.agents import LLMAgent, rollout, trajectory_to_dict
+from prm_gym.core import StepContext
+from prm_gym.llm import Generation, Prompt, SamplingParams
+
+ray = pytest.importorskip("ray")
+
+from prm_gym.distributed import (  # noqa: E402
+    EnvWorkerLost,
+    RayVectorEnv,
+    RemoteScorer,
+    make_ray_vec,
+)
+from prm_gym.rewards import RuleVerifier  # noqa: E402
+from prm_gym.wrappers.vector import VectorProcessReward  # noqa: E402
+
+ADDITIONS = [
+    {"id": f"add-{a}-{b}", "prompt": f"What is {a} + {b}?", "answer": str(a + b)}
+    for a, b in [(2, 3), (10, 7), (21, 4), (8, 8), (30, 12), (5, 9), (40, 2)]
+]
+
+
+class ScriptedBackend:
+    """Two steps per task, wrong answer when A is odd; ``on_call(k)`` runs before call ``k``."""
+
+    def __init__(self, on_call: Any = None) -> None:
+        self.calls = 0
+        self.on_call = on_call
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:
+        import re
+
+        self.calls += 1
+        if self.on_call is not None:
+            self.on_call(self.calls)
+        out = []
+        for messages in prompts:
+            assert not isinstance(messages, str)
+            task = next(m["content"] for m in messages if m["role"] == "user")
+            a, b = map(int, re.findall(r"\d+", task)[:2])
+            steps = sum(m["role"] == "assistant" for m in messages)
+            text = f"Step 1: {a} + {b} = {a + b}" if steps == 0 else f"\\boxed{{{a + b + a % 2}}}"
+            ids = tuple(range(len(text.split())))
+            out.append([Generation(text, ids, tuple(-0.1 for _ in ids), "stop")])
+        return out
+
+    def logprobs(
+        self, prompts: Sequence[Prompt], continuations: Sequence[str]
+    ) -> list[list[float]]:
+        return [[-0.1] for _ in prompts]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _dicts(trajs: Any) -> list[dict[str, Any]]:
+    return [trajectory_to_dict(t) for t in trajs]
+
+
+def test_import_prm_gym_does_not_import_ray() -> None:
+    code = "import sys, prm_gym, prm_gym.distributed; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_ray_backend_returns_the_local_trajectories() -> None:
+    envs = gym.make_vec("prm/Math-v0", 2, vectorization_mode="sync", tasks=ADDITIONS)
+    local = rollout(envs, LLMAgent(ScriptedBackend()), episodes=5, seed=3, progress=False)
+    remote = rollout(
+        envs, LLMAgent(ScriptedBackend()), episodes=5, seed=3, progress=False, backend="ray"
+    )
+    assert len(remote) == 5 and _dicts(remote) == _dicts(local)
+    assert {t.outcome for t in remote} == {0.0, 1.0}
+
+    single = gym.make("prm/Math-v0", tasks=ADDITIONS)
+    local = rollout(single, LLMAgent(ScriptedBackend()), episodes=3, seed=1, progress=False)
+    remote = rollout(
+        single, LLMAgent(ScriptedBackend()), episodes=3, seed=1, progress=False, backend="ray"
+    )
+    assert _dicts(remote) == _dicts(local)
+
+
+def test_killing_an_env_worker_mid_rollout_loses_no_episode() -> None:
+    def sync_envs() -> Any:
+        envs = gym.make_vec("prm/Math-v0", 2, vectorization_mode="sync", tasks=ADDITIONS)
+        return VectorProcessReward(envs, RuleVerifier(), coef=0.1)
+
+    local = rollout(sync_envs(), LLMAgent(ScriptedBackend()), episodes=7, seed=5, progress=False)
+
+    base = make_ray_vec("prm/Math-v0", 2, tasks=ADDITIONS)
+    envs = VectorProcessReward(base, RuleVerifier(), coef=0.1)
+    pids = []
+
+    def kill(call: int) -> None:
+        if call in (2, 5):  # mid-episode, twice: worker 1, then worker 0
+            worker = base.workers[call % 2]
+            pids.append(ray.get(worker.pid.remote()))
+            ray.kill(worker, no_restart=True)
+
+    agent = LLMAgent(ScriptedBackend(on_call=kill))
+    remote = rollout(envs, agent, episodes=7, seed=5, progress=False, backend="ray")
+    assert base.restarts == 2 and len(pids) == 2
+    assert len(remote) == 7
+    assert _dicts(remote) == _dicts(local)
+    envs.close()
+
+
+def test_a_hung_worker_is_replaced(tmp_path: Path) -> None:
+    marker = str(tmp_path / "hung-once")
+
+    def env_fn() -> gym.Env[Any, Any]:
+
+        class HangOnce(gym.Wrapper[Any, Any, Any, Any]):
+            def step(self, action: Any) -> Any:
+                if not os.path.exists(marker):
+                    open(marker, "w").close()
+                    time.sleep(600)
+                return self.env.step(action)
+
+        return HangOnce(gym.make("prm/Math-v0", tasks=ADDITIONS))
+
+    envs = RayVectorEnv(env_fn, 1, step_timeout=3.0)
+    obs, _ = envs.reset(seed=0)
+    out = envs.step(("Step 1: 2 + 3 = 5",))
+    assert envs.restarts == 1 and out[0][0] != obs[0]
+    envs.close()
+
+
+def test_a_worker_that_cannot_be_restored_is_reported() -> None:
+    def env_fn() -> gym.Env[Any, Any]:
+
+        class PidInObs(gym.Wrapper[Any, Any, Any, Any]):  # not deterministic: replay differs
+            def reset(self, **kwargs: Any) -> Any:
+                obs, info = self.env.reset(**kwargs)
+                return f"{obs} pid={os.getpid()}", info
+
+        return PidInObs(gym.make("prm/Math-v0", tasks=ADDITIONS))
+
+    envs = RayVectorEnv(env_fn, 1, max_restarts=1)
+    envs.reset(seed=0)
+    ray.kill(envs.workers[0], no_restart=True)
+    with pytest.raises(EnvWorkerLost, match="not deterministic") as err:
+        envs.step(("Step 1: 1 + 1 = 2",))
+    assert err.value.index == 0
+    envs.close()
+
+
+def test_remote_scorer_matches_local_and_survives_a_dead_actor() -> None:
+    class _LengthScorer:  # local: pickled by value into the actors
+        def score(self, contexts: Sequence[StepContext]) -> np.ndarray:
+            return np.array([len(c.action) / 10 for c in contexts])
+
+    contexts = [StepContext(f"q{i}", (), "x" * i) for i in range(7)]
+    assert len(set(_LengthScorer().score(contexts))) == 7
+    scorer = RemoteScorer(_LengthScorer, num_actors=2, num_cpus=0.5)
+    np.testing.assert_allclose(scorer.score(contexts), _LengthScorer().score(contexts))
+    ray.kill(scorer.actors[1], no_restart=True)
+    np.testing.assert_allclose(scorer.score(contexts), _LengthScorer().score(contexts))
+    assert scorer.restarts == 1 and scorer.score([]).shape == (0,)
+    scorer.close()
+
+
+def test_bad_arguments_are_clear() -> None:
+    with pytest.raises(ValueError, match="backend"):
+        rollout(gym.make("prm/Math-v0"), LLMAgent(ScriptedBackend()), 1, backend="spark")
+    envs = VectorProcessReward(
+        gym.make_vec("prm/Math-v0", 2, vectorization_mode="sync"), RuleVerifier()
+    )
+    with pytest.raises(ValueError, match="make_ray_vec"):
+        rollout(envs, LLMAgent(ScriptedBackend()), 1, backend="ray", progress=False)
+    with pytest.raises(ValueError, match="num_envs"):
+        make_ray_vec("prm/Math-v0", 0)
