@@ -23,8 +23,6 @@ signature), ``difficulty`` and ``source``.
 from __future__ import annotations
 
 import ast
-import gzip
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -151,25 +149,10 @@ def parse_code_record(record: Mapping[str, Any], index: int) -> Task:
 
 
 def load_code_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file, plain or gzip-compressed (read as gzip when the file starts
-    with gzip's magic bytes, whatever its name), with the line number in any parse error."""
-    path = Path(path)
-    with path.open("rb") as fh:
-        gzipped = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gzipped else open
-    records: list[dict[str, Any]] = []
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{lineno}: each line must be a JSON object")
-            records.append(record)
-    return records
+    """Records of a JSONL file, plain or gzip-compressed (recognised by content, so
+    ``HumanEval.jsonl.gz`` as shipped works), with the line number in any parse error: the
+    shared :func:`prm_gym.core.task.load_jsonl`."""
+    return load_jsonl(path)
 
 
 def load_shipped_problems() -> DatasetSource:

@@ -304,7 +304,7 @@ def _entry(entry: Mapping[str, Any]) -> tuple[str, Mapping[str, Sequence[Any]]]:
     return str(name), possible
 
 
-def _max_matching(ok: list[list[bool]], num_right: int) -> dict[int, int]:
+def max_bipartite_matching(ok: list[list[bool]], num_right: int) -> dict[int, int]:
     """Kuhn's maximum bipartite matching of rows to columns: column -> row."""
     match_of: dict[int, int] = {}
 
@@ -373,7 +373,7 @@ def bfcl_verdict(
                 ok[i][j], reason = bfcl_check_call(call, doc, possible)
                 if reason:
                     reasons.append(f"call {i} vs entry {j}: {reason}")
-        matched = _greedy_matching(ok) if greedy else _max_matching(ok, len(ground_truth))
+        matched = _greedy_matching(ok) if greedy else max_bipartite_matching(ok, len(ground_truth))
         missing = [j for j in range(len(ground_truth)) if j not in matched]
         if missing:
             hint = "; ".join(r for r in reasons if f"entry {missing[0]}:" in r)

@@ -62,7 +62,12 @@ from typing import Any, Literal
 import numpy as np
 
 from prm_gym.core.scorer import StepContext
-from prm_gym.envs.tools.bfcl import bfcl_check_call, bfcl_verdict, is_bfcl_task
+from prm_gym.envs.tools.bfcl import (
+    max_bipartite_matching,
+    bfcl_check_call,
+    bfcl_verdict,
+    is_bfcl_task,
+)
 from prm_gym.envs.tools.calls import canonical_call, parse_action
 from prm_gym.envs.tools.registry import ToolRegistry
 
@@ -228,24 +233,6 @@ def ast_check(
     return True, ""
 
 
-def _max_matching(ok: list[list[bool]], num_right: int) -> dict[int, int]:
-    """Kuhn's maximum bipartite matching of rows (left) to columns (right): right -> left."""
-    match_of: dict[int, int] = {}
-
-    def augment(i: int, seen: set[int]) -> bool:
-        for j in range(num_right):
-            if ok[i][j] and j not in seen:
-                seen.add(j)
-                if j not in match_of or augment(match_of[j], seen):
-                    match_of[j] = i
-                    return True
-        return False
-
-    for i in range(len(ok)):
-        augment(i, set())
-    return match_of
-
-
 def ast_match(
     predicted: Sequence[Call], gold: Sequence[Call], registry: ToolRegistry | None = None
 ) -> bool:
@@ -254,7 +241,7 @@ def ast_match(
     if len(predicted) != len(gold):
         return False
     ok = [[ast_check(p, g, registry)[0] for g in gold] for p in predicted]
-    return len(_max_matching(ok, len(gold))) == len(gold)
+    return len(max_bipartite_matching(ok, len(gold))) == len(gold)
 
 
 def _covers(call: Call, gold: Call, registry: ToolRegistry | None) -> bool:
@@ -271,7 +258,7 @@ def covered_gold(
     """For each gold call, whether a distinct made call covers it (module docstring): a
     maximum matching, so each made call covers at most one gold call and vice versa."""
     ok = [[_covers(m, g, registry) for g in gold] for m in made]
-    matched = _max_matching(ok, len(gold))
+    matched = max_bipartite_matching(ok, len(gold))
     return [j in matched for j in range(len(gold))]
 
 
