@@ -63,10 +63,10 @@ import numpy as np
 
 from prm_gym.core.scorer import StepContext
 from prm_gym.envs.tools.bfcl import (
-    max_bipartite_matching,
     bfcl_check_call,
     bfcl_verdict,
     is_bfcl_task,
+    max_bipartite_matching,
 )
 from prm_gym.envs.tools.calls import canonical_call, parse_action
 from prm_gym.envs.tools.registry import ToolRegistry
