@@ -14,7 +14,7 @@ from gymnasium.vector.utils import batch_space, concatenate, create_empty_array,
 
 from prm_gym.core.vector import SubStep, merge_sub_steps, step_sub_env
 
-__all__ = ["EnvWorkerLost", "RayVectorEnv", "make_ray_vec", "require_ray"]
+__all__ = ["EnvWorkerLost", "RayVectorEnv", "make_ray_vec", "require_ray", "worker_faults"]
 
 
 def require_ray() -> Any:
@@ -26,6 +26,12 @@ def require_ray() -> Any:
             "prm_gym.distributed needs Ray: pip install 'prm-gym[ray]' (or pip install ray)"
         ) from err
     return ray
+
+
+def worker_faults(ray: Any) -> tuple[type[BaseException], ...]:
+    """The Ray exceptions that mean "the actor is gone" (not an error raised by the env)."""
+    unavailable = getattr(ray.exceptions, "ActorUnavailableError", None)  # Ray >= 2.30
+    return (ray.exceptions.RayActorError,) + ((unavailable,) if unavailable else ())
 
 
 class EnvWorkerLost(RuntimeError):
@@ -184,7 +190,7 @@ class RayVectorEnv(VectorEnv[Any, Any, Any]):
                     self._logs[i].append(calls[i])
                     self._last_obs[i] = results[i][0]
                     continue
-                except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+                except worker_faults(ray):
                     pass
             results[i] = self._recover(i, calls[i])
         return results
@@ -217,11 +223,7 @@ class RayVectorEnv(VectorEnv[Any, Any, Any]):
                 return result
             except EnvWorkerLost:
                 raise
-            except (
-                ray.exceptions.RayActorError,
-                ray.exceptions.ActorUnavailableError,
-                ray.exceptions.GetTimeoutError,
-            ) as err:
+            except (*worker_faults(ray), ray.exceptions.GetTimeoutError) as err:
                 last_error = err
         raise EnvWorkerLost(
             f"sub-env {i}: its worker died or hung and {self.max_restarts} replacements failed "

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from prm_gym.core.scorer import Scorer, StepContext
-from prm_gym.distributed.envs import require_ray
+from prm_gym.distributed.envs import require_ray, worker_faults
 
 __all__ = ["RemoteScorer"]
 
@@ -85,11 +85,7 @@ class RemoteScorer:
 
     def _get(self, a: int, ref: Any, chunk: list[StepContext]) -> np.ndarray:
         ray = self._ray
-        faults = (
-            ray.exceptions.RayActorError,
-            ray.exceptions.ActorUnavailableError,
-            ray.exceptions.GetTimeoutError,
-        )
+        faults = (*worker_faults(ray), ray.exceptions.GetTimeoutError)
         for attempt in range(self.max_restarts + 1):
             try:
                 return np.asarray(ray.get(ref, timeout=self.timeout), dtype=np.float64)
