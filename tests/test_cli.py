@@ -79,7 +79,7 @@ def test_one_module_per_command() -> None:
     from prm_gym.cli import COMMANDS, build_parser
 
     names = [c.NAME for c in COMMANDS]
-    assert len(names) == len(set(names)) == 9
+    assert len(names) == len(set(names)) == 10
     for command in COMMANDS:
         module = importlib.import_module(command.__name__)
         assert callable(module.add_parser) and callable(module.run)

@@ -15,6 +15,7 @@ Usage::
     prm-gym train-prm prm/Math-v0 --levels 1 --n 4000 --lr 5e-3 --batch-size 64 \\
         --pretrain-steps 300 --steps 1000 --lm-weight 1 --out prm_dir   # beats the baseline
     prm-gym eval-prm prm_dir --n 200 --out prm_report.png
+    prm-gym serve prm/Math-v0 --dense --port 8011   # an OpenEnv server, one env per client
     prm-gym --version
 
 One module per command (``prm_gym.cli.<command>``: ``add_parser(sub)`` and
@@ -46,6 +47,7 @@ from prm_gym.cli import (
     plot,
     reward_code,
     rollout,
+    serve,
     train,
     train_prm,
 )
@@ -64,6 +66,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     plot,
     train_prm,
     eval_prm,
+    serve,
 )
 #: Errors from the library that mean bad input (a wrong id, file, option or missing extra), not
 #: a bug: ``main`` reports them in one line.
