@@ -193,3 +193,29 @@ def test_bad_arguments_are_clear() -> None:
         rollout(envs, LLMAgent(ScriptedBackend()), 1, backend="ray", progress=False)
     with pytest.raises(ValueError, match="num_envs"):
         make_ray_vec("prm/Math-v0", 0)
+    start = time.perf_counter()  # 3 workers reserving a CPU each on 2 CPUs: a clear error
+    with pytest.raises(RuntimeError, match="only 2 of 3 env workers started"):
+        make_ray_vec("prm/Math-v0", 3, step_timeout=3.0, actor_options={"num_cpus": 1})
+    assert time.perf_counter() - start < 30
+
+
+def test_pg_trainer_rollout_phase_on_ray_matches_local() -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from prm_gym.agents.pg import PGConfig, PGTrainer
+    from prm_gym.llm import TransformersBackend
+    from prm_gym.llm.tiny import tiny_causal_lm
+    from prm_gym.wrappers import ProcessReward
+
+    def env_fn() -> gym.Env[Any, Any]:
+        return ProcessReward(gym.make("prm/Math-v0", max_steps=2), RuleVerifier())
+
+    config = PGConfig(group_size=2, prompts_per_iteration=2, max_new_tokens=4, seed=7)
+    runs = []
+    for env_backend in ("local", "ray"):
+        backend = TransformersBackend(*tiny_causal_lm(vocab_size=256, initializer_range=0.2))
+        trainer = PGTrainer(backend, env_fn, config, env_backend=env_backend)
+        runs.append(_dicts(trainer.collect()))
+        trainer.env.close()
+    assert len(runs[1]) == 4 and runs[1] == runs[0]
+    assert len({r["task_id"] for r in runs[0]}) == 2  # two groups, two tasks

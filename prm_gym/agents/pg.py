@@ -26,7 +26,7 @@ import copy
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -45,6 +45,9 @@ from prm_gym.credit import (
     rloo_advantages,
 )
 from prm_gym.llm.base import SamplingParams
+
+if TYPE_CHECKING:
+    from prm_gym.distributed import RayVectorEnv
 
 __all__ = [
     "PGConfig",
@@ -392,6 +395,9 @@ class PGTrainer:
             ``tokenizer``, ``device``, ``pad_token_id``).
         env_fn_or_id: A registered env id or a zero-argument callable building the (wrapped)
             env, e.g. ``lambda: ProcessReward(gym.make("prm/Math-v0"), RuleVerifier())``.
+        env_backend: ``"local"`` (a sync vector env here) or ``"ray"``: the rollout phase's
+            sub-envs run as Ray env workers (:class:`prm_gym.distributed.RayVectorEnv`), with the
+            same trajectories for the same seeds.
         config: Hyper-parameters (default :class:`PGConfig`).
 
     Example:
@@ -405,7 +411,14 @@ class PGTrainer:
         'grpo'
     """
 
-    def __init__(self, backend: Any, env_fn_or_id: EnvSpec, config: PGConfig | None = None) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        env_fn_or_id: EnvSpec,
+        config: PGConfig | None = None,
+        *,
+        env_backend: str = "local",
+    ) -> None:
         import torch
 
         self._torch = torch
@@ -416,12 +429,20 @@ class PGTrainer:
         cfg = self.config
         self.env_fn = _env_factory(env_fn_or_id)
         n_envs = cfg.prompts_per_iteration * cfg.group_size
-        self.env = gym.vector.SyncVectorEnv(
-            [self.env_fn for _ in range(n_envs)],
-            autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
-        )
-        probe = self.env.envs[0]
-        env_id = probe.spec.id if probe.spec is not None else None
+        if env_backend not in ("local", "ray"):
+            raise ValueError(f"env_backend must be 'local' or 'ray', got {env_backend!r}")
+        if env_backend == "ray":
+            from prm_gym.distributed import RayVectorEnv
+
+            self.env: gym.vector.SyncVectorEnv | RayVectorEnv = RayVectorEnv(self.env_fn, n_envs)
+            spec = self.env.spec
+        else:
+            self.env = gym.vector.SyncVectorEnv(
+                [self.env_fn for _ in range(n_envs)],
+                autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+            )
+            spec = self.env.envs[0].spec
+        env_id = spec.id if spec is not None else None
         params = SamplingParams(
             max_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p
         )

@@ -113,8 +113,10 @@ class RayVectorEnv(VectorEnv[Any, Any, Any]):
         step_timeout: Seconds a reset/step may take before its worker counts as hung.
         max_restarts: Replacements tried in a row for one sub-env before giving up.
         autoreset_mode: As for :class:`~gymnasium.vector.SyncVectorEnv`.
-        actor_options: Passed to ``.options()`` of each worker (e.g. ``{"num_cpus": 1}``,
-            ``{"resources": {"sandbox": 1}}``); default ``{"num_cpus": 1}``.
+        actor_options: Passed to ``.options()`` of each worker (e.g. ``{"num_cpus": 1}`` to
+            reserve a CPU per sub-env, ``{"resources": {"sandbox": 1}}``). Default: Ray's actor
+            default (a CPU to be placed, none held while running), so many light text envs
+            share a node's CPUs.
 
     ``ray.init`` must have been called (locally, or ``ray.init(address=...)`` for a cluster); if
     not, Ray starts a local instance on first use.
@@ -142,7 +144,7 @@ class RayVectorEnv(VectorEnv[Any, Any, Any]):
         self._env_fns = list(env_fn) if isinstance(env_fn, Sequence) else [env_fn] * num_envs
         if len(self._env_fns) != num_envs:
             raise ValueError(f"got {len(self._env_fns)} env factories for {num_envs} sub-envs")
-        self._actor_options = {"num_cpus": 1, **(actor_options or {})}
+        self._actor_options = dict(actor_options or {})
         self.step_timeout = float(step_timeout)
         self.max_restarts = int(max_restarts)
         self.num_envs = int(num_envs)
@@ -151,9 +153,18 @@ class RayVectorEnv(VectorEnv[Any, Any, Any]):
         self._logs: list[list[tuple[Any, ...]]] = [[] for _ in range(self.num_envs)]
         self._last_obs: list[Any] = [None] * self.num_envs
         self.restarts = 0  # workers replaced so far (all sub-envs)
-        obs_space, act_space, metadata, spec = ray.get(
-            self.workers[0].spaces.remote(), timeout=self.step_timeout
-        )
+        probes = [w.spaces.remote() for w in self.workers]
+        ready, _ = ray.wait(probes, num_returns=len(probes), timeout=self.step_timeout)
+        if len(ready) < len(probes):
+            for worker in self.workers:
+                ray.kill(worker, no_restart=True)
+            raise RuntimeError(
+                f"only {len(ready)} of {self.num_envs} env workers started within "
+                f"{self.step_timeout:g} s; the Ray cluster ({ray.cluster_resources()}) may lack "
+                f"the resources each asks for ({self._actor_options or 'Ray defaults'}), or the "
+                "env is slow to build (raise step_timeout)"
+            )
+        obs_space, act_space, metadata, spec = ray.get(probes[0])
         self.single_observation_space = obs_space
         self.single_action_space = act_space
         self.observation_space = batch_space(obs_space, self.num_envs)
