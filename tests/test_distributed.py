@@ -103,6 +103,21 @@ def test_ray_backend_returns_the_local_trajectories() -> None:
     assert _dicts(remote) == _dicts(local)
 
 
+def test_ray_backend_same_step_autoreset_matches_local() -> None:
+    envs = gym.make_vec(
+        "prm/Math-v0",
+        2,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        tasks=ADDITIONS,
+    )
+    local = rollout(envs, LLMAgent(ScriptedBackend()), episodes=5, seed=4, progress=False)
+    remote = rollout(
+        envs, LLMAgent(ScriptedBackend()), episodes=5, seed=4, progress=False, backend="ray"
+    )
+    assert _dicts(remote) == _dicts(local) and len(remote) == 5
+
+
 def test_killing_an_env_worker_mid_rollout_loses_no_episode() -> None:
     def sync_envs() -> Any:
         envs = gym.make_vec("prm/Math-v0", 2, vectorization_mode="sync", tasks=ADDITIONS)
