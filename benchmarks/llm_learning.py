@@ -531,9 +531,15 @@ def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
     """The markdown table: final accuracies, speed-up against outcome-only, hacking, timings."""
     groups = by_variant(results)
     target = None
+    caveat = ""
     if "outcome" in groups:
         _, y = _curves(groups["outcome"], "greedy")
         target = float(y.mean(axis=0)[-1])
+        if target <= float(y.mean(axis=0)[0]):
+            caveat = (
+                " Outcome-only did not improve on the base policy, so the ratio column measures"
+                " no speed-up (every curve 'reaches' it at update 0)."
+            )
     head = (
         "| variant | seeds | greedy acc (final) | pass@K (final) | updates to outcome's final "
         "greedy (ratio) | steps/episode | idle share | gen s/upd | env+reward s/upd | "
@@ -572,7 +578,7 @@ def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
         f"{s.updates} updates of {s.prompts} prompts x {s.group_size} samples; ratio = updates "
         "for the variant's mean greedy curve to reach outcome-only's final mean greedy accuracy, "
         "over the budget (evaluated every "
-        f"{s.eval_every} updates); idle share on sampled held-out episodes.\n"
+        f"{s.eval_every} updates); idle share on sampled held-out episodes.{caveat}\n"
     )
     return "\n".join(lines) + note
 
@@ -621,6 +627,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out problems")
     parser.add_argument("--eval-every", type=int, default=None, help="updates between evals")
     parser.add_argument("--lr", type=float, default=None, help="RL learning rate")
+    parser.add_argument("--prompts", type=int, default=None, help="prompts per update")
+    parser.add_argument("--group-size", type=int, default=None, help="K samples per prompt")
     parser.add_argument("--process-coef", type=float, default=None, help="PGConfig.process_coef")
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -635,6 +643,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "eval_tasks": args.eval_tasks,
         "eval_every": args.eval_every,
         "lr": args.lr,
+        "prompts": args.prompts,
+        "group_size": args.group_size,
         "process_coef": args.process_coef,
     }
     s = replace(s, **{k: v for k, v in overrides.items() if v is not None})
