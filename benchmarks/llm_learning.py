@@ -43,6 +43,14 @@ optimisation (the implicit PRM's own training included).
 Writes ``llm_learning.md`` (the table), ``llm_learning.png`` (accuracy vs updates and vs tokens,
 bands over seeds) and ``llm_learning.json`` (every curve) to ``--out``.
 
+Measured with the defaults (3 seeds, 36 min with ``--jobs 2`` on a loaded 2-core CPU): no
+variant learned. Held-out greedy accuracy fell from the base policy's 0.48 for every variant,
+outcome-only included (0.35 +- 0.06); progress ended level with outcome-only (0.35 +- 0.05)
+with no rise in steps per episode or idle steps, while the summed scorers (raw sum, PURE,
+PRIME, trained PRM) lengthened episodes towards the step cap in some seeds and those seeds
+collapsed (greedy 0.00-0.22). lr 1e-4 (also with 16 prompts x 8 samples) kept every curve flat;
+lr 1e-3 collapsed. So this regime measures the hacking signal, not a speed-up.
+
 Usage::
 
     PYTHONPATH=. python benchmarks/llm_learning.py --quick            # smoke, <= 5 min, 2 cores
