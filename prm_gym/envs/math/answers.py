@@ -36,6 +36,7 @@ __all__ = [
     "evaluation_too_costly",
     "extract_final_answer",
     "format_number",
+    "parse_answer_number",
     "parse_number",
     "text_too_costly",
 ]
@@ -120,6 +121,137 @@ def parse_number(text: str) -> Fraction | None:
             value = num / den
             return -value if f["sign"] in ("-", "−") else value
     return None
+
+
+# -- answers with units, currency, words ------------------------------------------------------
+_TEXT_WRAPPER = re.compile(
+    r"\\(?:text|textrm|textnormal|textup|textit|textbf|textsf|mbox|hbox|mathrm)\s*\{([^{}]*)\}"
+)
+_WORD = re.compile(r"[A-Za-z]+")
+# Marks a word written inside a text wrapper: a unit whatever its length (``\text{ m}``).
+_IN_TEXT = "\ue000"
+_DEGREES = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|°")
+# ``cm^2``, ``\text{m}^{3}``, ``ft²``: the power of a unit (only after a letter, so ``5^2`` stays).
+_UNIT_POWER = re.compile(r"(?<=[A-Za-z])\s*(?:\^\s*\{\s*[23]\s*\}|\^\s*[23]|[²³])")
+_CURRENCY_SIGNS = str.maketrans({c: " " for c in "$€£¥₹₩¢"})
+_CURRENCY_CODE = re.compile(
+    r"^(?P<sign>[-+−]?)\s*(?:usd|us|eur|gbp|jpy|cny|rmb|inr|cad|aud|chf|rs\.?)(?![A-Za-z])\s*",
+    re.IGNORECASE,
+)
+_TAIL_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'’/- \t\n.,;:?()\"\u00a0\ue000"
+)
+_TAIL_TOKEN = re.compile("\ue000?[A-Za-z'’]+(?:[-/]\ue000?[A-Za-z'’]+)*|[.,;:?()\"]+|\\S")
+#: Number words that scale the number before them (part of the number, not a unit).
+_SCALES = {
+    "hundred": 100,
+    "thousand": 1000,
+    "million": 10**6,
+    "billion": 10**9,
+    "trillion": 10**12,
+}
+#: Short words (one or two letters) read as units or filler; any other one- or two-letter
+#: word is taken for a variable (``2 x``, ``5 ab``) and the answer is not a plain number.
+_SHORT_WORDS = frozenset(
+    "cm mm km nm kg mg lb oz ft yd mi ml dl cl hr ha kw kb mb gb tb mph kph "
+    "am pm of in on at to by an or as ea pc pt qt gal".split()
+)
+#: One-letter units allowed inside a rate (``m/s``, ``km/h``, ``g/l``).
+_RATE_LETTERS = frozenset("mshgl")
+#: Words that make the text maths rather than a unit: ``5 squared`` is not 5.
+_MATH_WORDS = frozenset(
+    "sqrt root roots squared cubed factorial choose sin cos tan cot sec csc sinh cosh tanh "
+    "arcsin arccos arctan log ln exp pi inf infty infinity mod modulo plus minus times over "
+    "divided power".split()
+)
+# Of _MATH_WORDS, those a unit-bearing answer can still end with (``5 times``, ``3 sec``).
+_TRAILING_OK = frozenset({"times", "sec", "over", "power"})
+
+
+def _unwrap_text(m: re.Match[str]) -> str:
+    return " " + _WORD.sub(lambda w: _IN_TEXT + w[0], m[1]) + " "
+
+
+def _unit_word(word: str, *, in_rate: bool = False) -> bool:
+    if word.startswith(_IN_TEXT):
+        return True
+    w = word.lower().strip("'’")
+    if not w:
+        return False
+    if len(w) == 1:
+        return in_rate and w in _RATE_LETTERS
+    if len(w) == 2:
+        return w in _SHORT_WORDS
+    return w not in _MATH_WORDS or w in _TRAILING_OK
+
+
+def _unit_tail(tail: str) -> int | None:
+    """The scale (1, or 1000 for ``thousand``, ...) of a tail of unit words and punctuation,
+    or ``None`` when the tail holds anything else (a variable, a maths word, a number)."""
+    scale = 1
+    words = 0
+    for token in _TAIL_TOKEN.findall(tail):
+        if not token[0].isalpha() and token[0] not in "'’" + _IN_TEXT:
+            if token[0] in '.,;:?()"':
+                continue
+            return None  # a lone "-" or "/" could be an operator
+        lowered = token.lower()
+        if words == 0 and lowered in _SCALES:
+            scale = _SCALES[lowered]
+        elif "/" in token:
+            if not all(_unit_word(part, in_rate=True) for part in re.split(r"[-/]", token)):
+                return None
+        elif not all(_unit_word(part) for part in token.split("-")):
+            return None
+        words += 1
+    return scale
+
+
+def parse_answer_number(text: str) -> Fraction | None:
+    """The number a final answer states, with units, currency and trailing words set aside;
+    ``None`` when the answer is not one number.
+
+    On top of :func:`parse_number`: currency signs anywhere (``$``, ``\\$``, ``€``, ``£``,
+    ``¥``, ``₹``, ``¢``) and a leading currency code (``USD 30``); LaTeX text wrappers
+    (``\\text{...}``, ``\\mbox{...}``, ``\\mathrm{...}``, ...) are unwrapped; ``1{,}200`` is
+    ``1,200``; degrees (``30^\\circ``, ``30°``) and unit powers (``cm^2``) are dropped; and a
+    trailing run of words is set aside when every word is a unit or ordinary word: ``30
+    dollars``, ``12 apples.``, ``5 hours per day``, ``60 km/h``, ``30 \\text{ cm}``,
+    ``\\frac{3}{4} \\text{ cup}``. Units are not converted (``50 cents`` is 50, ``2 dozen`` is 2)
+    but the number words ``hundred``, ``thousand``, ``million``, ``billion`` and ``trillion``
+    scale the number (``1.2 million`` is 1,200,000). A percent is the plain number (``25%``
+    and ``25 percent`` are 25, as in GSM8K and the MATH normaliser; not 0.25). Not a number:
+    two numbers (``30 and 40``), a variable (``2 x``: words of one letter, and of two letters
+    other than common units such as ``cm`` or ``kg``), maths words (``5 squared``, ``2 pi``)
+    and LaTeX commands other than the wrappers above.
+    """
+    if len(text) > 256:
+        return None
+    s = _TEXT_WRAPPER.sub(_unwrap_text, text)
+    s = s.replace("\\$", " ").replace("\\%", "%").replace("{,}", ",")
+    s = _DEGREES.sub("", s)
+    s = _UNIT_POWER.sub("", s)
+    s = s.translate(_CURRENCY_SIGNS)
+    s = s.replace("\\,", "").replace("\\!", "")
+    s = re.sub(r"\\[;: ]|~", " ", s).strip().rstrip(" .,;:?")
+    code = _CURRENCY_CODE.match(s)
+    if code:
+        s = code["sign"] + s[code.end() :]
+    end = len(s)
+    while end > 0 and s[end - 1] in _TAIL_CHARS:
+        end -= 1
+    head, tail = s[:end], s[end:]
+    if not any(c.isalpha() for c in tail):  # punctuation only: leave it to parse_number
+        head, tail = s, ""
+    elif tail.startswith("-") and tail[1:2].isalpha():
+        tail = " " + tail[1:]  # ``5-year-olds``, ``12-inch`` (``5-x`` still fails: one letter)
+    if not head:
+        return None
+    scale = _unit_tail(tail) if tail.strip() else 1
+    if scale is None:
+        return None
+    value = parse_number(head)
+    return None if value is None else value * scale
 
 
 def format_number(value: Fraction) -> str:
@@ -454,13 +586,23 @@ def _as_latex(answer: str) -> str:
 def answers_match(gold: str, predicted: str, *, timeout: float = 2.0) -> bool:
     """Whether ``predicted`` is mathematically equal to ``gold``.
 
-    Plain numbers and fractions compare exactly (``0.5 == 1/2 == \\frac{1}{2}``); anything else
+    Plain numbers and fractions compare exactly (``0.5 == 1/2 == \\frac{1}{2}``), and so do
+    numbers with units, currency, a percent sign or trailing words (``30 dollars``, ``\\$30``,
+    ``1,200 apples``, ``30 \\text{ cm}`` all equal ``30``/``1200``; units are set aside, not
+    compared or converted; see :func:`parse_answer_number`); anything else
     goes to ``math-verify`` (gold first; it is not symmetric) within ``timeout`` seconds. A
     timeout or an unparseable answer counts as a mismatch, and so does an answer that
     :func:`text_too_costly` or :func:`evaluation_too_costly` refuses or that is longer than
     :data:`MAX_ANSWER_CHARS`, unless it is written exactly as the gold (whitespace aside).
     """
     g, p = parse_number(gold), parse_number(predicted)
+    if g is not None and p is not None:
+        return g == p
+    # Units, currency and words aside (``30 dollars``, ``\\$1{,}200``, ``5 \\text{ cm}``).
+    if g is None:
+        g = parse_answer_number(gold)
+    if p is None:
+        p = parse_answer_number(predicted)
     if g is not None and p is not None:
         return g == p
     if g is not None and p is None and not re.search(r"[\\a-zA-Z^{(]", predicted):
