@@ -48,8 +48,9 @@ variant learned. Held-out greedy accuracy fell from the base policy's 0.48 for e
 outcome-only included (0.35 +- 0.06); progress ended level with outcome-only (0.35 +- 0.05)
 with no rise in steps per episode or idle steps, while the summed scorers (raw sum, PURE,
 PRIME, trained PRM) lengthened episodes towards the step cap in some seeds and those seeds
-collapsed (greedy 0.00-0.22). lr 1e-4 (also with 16 prompts x 8 samples) kept every curve flat;
-lr 1e-3 collapsed. So this regime measures the hacking signal, not a speed-up.
+collapsed (greedy 0.00-0.22). lr 1e-4, and 16 prompts x 8 samples at lr 1e-4 or 3e-4 for 15
+updates, kept outcome and progress flat; lr 1e-3 collapsed. So this regime measures the hacking
+signal, not a speed-up.
 
 Usage::
 
