@@ -1,8 +1,11 @@
 """Final-answer extraction and checking for prm/Math-v0.
 
 Checking takes a fast exact path when both answers are plain numbers (integers, decimals,
-``a/b``, ``\\frac{a}{b}``, optional sign, thousands separators, ``$`` and ``%``) and falls back to
-``math-verify`` for everything else (expressions, sets, intervals, LaTeX), under a time bound of
+``a/b``, ``\\frac{a}{b}``, optional sign, thousands separators, ``$`` and ``%``). Otherwise an
+answer that is one number with units, currency, a percent sign or trailing words (``30 dollars``,
+``\\$1{,}200``, ``5 \\text{ cm}``, ``12 apples.``) is reduced to that number
+(:func:`parse_answer_number`; units are set aside, not compared) and compared exactly too. The
+rest falls back to ``math-verify`` (expressions, sets, intervals, LaTeX), under a time bound of
 our own: math-verify's built-in ``signal.alarm`` timeout fails off the main thread, so we call it
 with its timeouts disabled and bound it ourselves (:func:`call_with_time_limit`).
 
