@@ -129,9 +129,30 @@ def test_a_process_left_running_is_killed_at_once(single: Sandbox) -> None:
     assert not _sleepers()
 
 
-def _sleepers() -> list[str]:
+def _descendants(pid: int) -> list[int]:
+    """This test process's descendants (the sandbox's fork server, workers and jobs), read from
+    ``/proc/<pid>/task/*/children``: never other processes on the machine."""
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as fh:
+                    children = [int(c) for c in fh.read().split()]
+            except OSError:
+                continue
+            out.extend(children)
+            todo.extend(children)
+    return out
+
+
+def _sleepers() -> list[int]:
     found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for pid in _descendants(os.getpid()):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as fh:
                 if fh.read().split(b"\0")[:2] == [b"sleep", b"123.25"]:
