@@ -32,10 +32,12 @@ class ProcessReward(gym.Wrapper[Any, Any, Any, Any], gym.utils.RecordConstructor
     or not; ``benchmarks/reward_integrity.py``). Prefer :class:`~prm_gym.wrappers.ProgressReward`
     (each unit of verified progress paid once) or ``prm_gym.make_dense(env_id)``, and check any
     stack with :func:`prm_gym.testing.check_reward_integrity`. A gate
-    (:class:`GatedAccumulation`) only stops a failing policy from farming. Outside a trajectory-level wrapper the term is
-    paid every step and added to that wrapper's ``info["step_rewards"]`` on the final step; it
-    is refused outside a wrapper that acts on ``name`` by name (e.g.
-    ``MinFormCredit(component="process")``), which would never see it.
+    (:class:`GatedAccumulation`) only stops a failing policy from farming.
+
+    Outside a trajectory-level wrapper the term is paid every step and added to that
+    wrapper's ``info["step_rewards"]`` on the final step; it is refused outside a wrapper that
+    acts on ``name`` by name (e.g. ``MinFormCredit(component="process")``), which would never
+    see it.
 
     Args:
         env: A text env (observation ``str``).
