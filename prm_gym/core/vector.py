@@ -47,7 +47,24 @@ __all__ = [
     "merge_sub_steps",
     "step_info",
     "step_sub_env",
+    "sub_env_seeds",
 ]
+
+
+def sub_env_seeds(seed: int | list[int | None] | None, num_envs: int) -> list[int | None]:
+    """One reset seed per sub-env, as Gymnasium's ``SyncVectorEnv.reset`` reads ``seed``:
+    ``None`` for all, ``seed + i`` for an int, or the list as given (its length must match)."""
+    if seed is None:
+        return [None] * num_envs
+    if isinstance(seed, int):
+        return [seed + i for i in range(num_envs)]
+    seeds = list(seed)
+    if len(seeds) != num_envs:
+        raise ValueError(
+            f"If seeds are passed as a list the length must match num_envs={num_envs} "
+            f"but got length={len(seeds)}."
+        )
+    return seeds
 
 
 def autoreset_mode_of(env: VectorEnv[Any, Any, Any]) -> AutoresetMode:
@@ -239,17 +256,7 @@ class ThreadedVectorEnv(SyncVectorEnv):
         options: dict[str, Any] | None = None,
     ) -> tuple[Any, dict[str, Any]]:
         """Reset the sub-envs (in parallel); seeds as :meth:`SyncVectorEnv.reset`."""
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, int):
-            seeds = [seed + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-        if len(seeds) != self.num_envs:
-            raise ValueError(
-                f"If seeds are passed as a list the length must match num_envs={self.num_envs} "
-                f"but got length={len(seeds)}."
-            )
+        seeds = sub_env_seeds(seed, self.num_envs)
         if options is not None and "reset_mask" in options:
             # Masked resets are rare (DISABLED mode); the parent's sequential path validates them.
             return super().reset(seed=seeds, options=options)

@@ -12,7 +12,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
-from prm_gym.core.vector import SubStep, merge_sub_steps, step_sub_env
+from prm_gym.core.vector import SubStep, merge_sub_steps, step_sub_env, sub_env_seeds
 
 __all__ = ["EnvWorkerLost", "RayVectorEnv", "make_ray_vec", "require_ray", "worker_faults"]
 
@@ -251,14 +251,7 @@ class RayVectorEnv(VectorEnv[Any, Any, Any]):
         options: dict[str, Any] | None = None,
     ) -> tuple[Any, dict[str, Any]]:
         """Reset every sub-env (``options["reset_mask"]``: only those); seeds as SyncVectorEnv."""
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, int):
-            seeds = [seed + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-        if len(seeds) != self.num_envs:
-            raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} sub-envs")
+        seeds = sub_env_seeds(seed, self.num_envs)
         options = dict(options) if options is not None else None
         mask = np.ones(self.num_envs, dtype=bool)
         if options is not None and "reset_mask" in options:
