@@ -77,7 +77,7 @@ def test_limits_apply_in_the_child(box: Sandbox) -> None:
     if os.geteuid() != 0:
         pytest.skip("the uid switch needs root")
     result = box.run_tests(
-        PROBE, ["assert info()['uid'] == 65534", "assert spawn_sleepers(40) < 40"]
+        PROBE, ["assert 1_000_000 <= info()['uid'] < 1_065_536", "assert spawn_sleepers(40) < 40"]
     )
     assert result.passed, result.report()
     assert result.privileges_dropped
@@ -231,7 +231,7 @@ def test_without_namespaces_still_limits_and_cleans_up() -> None:
     config = SandboxConfig(namespaces=False)
     with Sandbox(pool_size=0, config=config, limits=SandboxLimits(timeout=3)) as sandbox:
         result = sandbox.run_tests(PROBE + "import os\nCWD = os.getcwd()\n", [
-            "assert info()['uid'] == 65534", "assert spawn_sleepers(40) < 40",
+            "assert 1_000_000 <= info()['uid'] < 1_065_536", "assert spawn_sleepers(40) < 40",
             "assert CWD.startswith('/tmp/prm_gym_sandbox_')",
         ])  # fmt: skip
         assert result.passed, result.report()

@@ -35,8 +35,9 @@ process into new pid, mount, IPC and UTS namespaces: init (pid 1 there, trusted,
 mounts a private size-limited tmpfs on ``/tmp`` and a fresh ``/proc``, makes an empty work dir,
 clears the environment, and then serves jobs one at a time, each in a **fresh job process**
 forked from it ahead of the job (the judge, which forks the solution process): each drops every
-group and switches to its unprivileged uid (judge 65533, code 65534 by default: root ignores
-``RLIMIT_NPROC``), the judge reads its job, and each sets
+group and switches to its worker's own unprivileged uid (one pair per live worker from
+:attr:`SandboxConfig.uid_pool`: code ``n``, judge ``n + 1``; root ignores ``RLIMIT_NPROC``),
+the judge reads its job, and each sets
 ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE`` and
 ``RLIMIT_CORE = 0`` (from this call's limits), runs the code and streams one JSON event per
 test over a pipe (the judge's: the code's process has no copy); stdout and stderr (of both)
@@ -82,9 +83,16 @@ Limits and fallbacks
   reach the network and world-writable directories (the work dir is emptied between jobs; other
   places it wrote to are not). Without root there is no uid switch
   (``privileges_dropped=False``) and ``RLIMIT_NPROC`` is set above the user's current count.
-* ``RLIMIT_NPROC`` counts every process of the sandbox uid on the machine: sandboxes sharing a
-  uid share it, and each idle worker's waiting job process counts (set distinct
-  ``SandboxConfig.uid`` values to separate sandboxes).
+* ``RLIMIT_NPROC`` counts every process of a uid on the machine, so each live worker gets
+  its own uid pair from :attr:`SandboxConfig.uid_pool` (default 1,000,000 to 1,065,535),
+  reserved by a lock file that every sandbox in every process on the machine respects: each
+  worker has its own ``max_processes`` budget (threads count), whatever runs next to it
+  (8 concurrent workers each starting 4 threads under the default ``max_processes=32``: 0 of
+  80 jobs failed, against 30 of 80 with one shared uid; 16 workers starting 1 thread: 0 of
+  320, against 28 of 320). With ``uid_pool=None`` every worker uses
+  ``SandboxConfig.uid``/``judge_uid`` and they all share one budget. Another program running
+  processes as a uid of the pool would share that budget (pick a free range). The lock files
+  (one empty file per pair ever used) stay in ``/run/prm_gym_sandbox_uids`` (or ``/tmp``).
 * The workers of one fork server share its (empty) network namespace: two jobs running at the
   same time could talk over an abstract Unix socket; neither can reach the host's network.
 * Per-worker pid namespaces use a raw ``clone`` (x86_64 and aarch64); elsewhere workers are

@@ -156,7 +156,9 @@ def serve(sock: socket.socket, config: dict[str, Any]) -> None:
                     sock.close()
                     os.close(wake_r)
                     os.close(wake_w)
-                    _init({**config, "workdir": msg["workdir"]}, isolation, fds)
+                    _init(
+                        {**config, **msg.get("uids", {}), "workdir": msg["workdir"]}, isolation, fds
+                    )
                 finally:
                     os._exit(70)
             if pid > 0:

@@ -23,8 +23,9 @@ class SandboxLimits:
         timeout: Wall-clock seconds from handing over the job to killing the worker.
         memory_mb: Address-space limit (``RLIMIT_AS``) of the runner, in MiB.
         cpu_seconds: CPU-time limit (``RLIMIT_CPU``); ``None`` means ``ceil(timeout) + 1``.
-        max_processes: ``RLIMIT_NPROC`` of the unprivileged uid (it counts every process of
-            that uid on the machine, so sandboxes that share a uid share it).
+        max_processes: ``RLIMIT_NPROC`` of the unprivileged uid, threads included (it counts
+            every process of that uid on the machine; each worker has its own uids from
+            :attr:`SandboxConfig.uid_pool`, so its own budget).
         max_file_mb: Largest file the code may write (``RLIMIT_FSIZE``), in MiB.
         max_open_files: ``RLIMIT_NOFILE``.
         max_output_bytes: Bytes of stdout and of stderr kept in the result (each).
@@ -108,12 +109,23 @@ class SandboxConfig:
 
     Attributes:
         uid: Unprivileged uid the runner switches to when the host runs as root (default
-            65534, ``nobody``); ``None`` keeps the host's uid (no privilege drop).
+            65534, ``nobody``) if ``uid_pool`` is ``None`` (else each worker's pair from the
+            pool is used); ``None`` keeps the host's uid (no privilege drop).
         judge_uid: Unprivileged uid of the judge process, which runs the tests against the
             code's answers (default 65533; it must differ from ``uid`` so the code's process
             cannot signal it). ``None`` uses ``uid`` (the judge is then still never dumpable:
             the code can end it, which fails the run, but not read or change it).
         gid: Their gid (default 65534, ``nogroup``); supplementary groups are dropped.
+        uid_pool: Half-open range ``(start, stop)`` of uids handed out in pairs, one pair
+            (code uid, judge uid) per live worker, so each worker has its own
+            ``RLIMIT_NPROC`` budget (the limit counts every process of a uid on the
+            machine). A pair is reserved by a lock file (under ``/run`` or ``/tmp``) that
+            every sandbox of every process on the machine respects, and is handed out again
+            only after the rest of the pool. Default ``(1_000_000, 1_065_536)`` (32,768
+            pairs, outside the usual ranges of real users and subordinate uids). ``None``
+            gives every worker ``uid``/``judge_uid`` (one shared budget). Used only when the
+            host is root and ``uid`` is not ``None``; with ``judge_uid=None`` the judge
+            shares its worker's code uid.
         namespaces: Unshare network, mount, pid, IPC and UTS namespaces when permitted.
         tmpfs_mb: Size of each private tmpfs mounted on ``/tmp``, ``/var/tmp``, ``/dev/shm``
             and ``/run/lock`` inside the sandbox.
@@ -125,6 +137,7 @@ class SandboxConfig:
     uid: int | None = 65534
     judge_uid: int | None = 65533
     gid: int = 65534
+    uid_pool: tuple[int, int] | None = (1_000_000, 1_065_536)
     namespaces: bool = True
     tmpfs_mb: int = 32
     hidden_paths: tuple[str, ...] = field(default_factory=default_hidden_paths)
@@ -134,6 +147,13 @@ class SandboxConfig:
     def __post_init__(self) -> None:
         if self.judge_uid is not None and self.judge_uid == self.uid:
             raise ValueError("judge_uid must differ from uid (or be None to share it)")
+        if self.uid_pool is not None:
+            start, stop = self.uid_pool
+            if not (start > 0 and start + 2 <= stop <= 2**32 - 1):
+                raise ValueError(
+                    f"uid_pool must be (start, stop) with start > 0 and at least two uids, "
+                    f"got {self.uid_pool}"
+                )
 
     def interpreter(self) -> str:
         return self.python or default_python()

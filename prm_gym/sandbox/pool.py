@@ -15,6 +15,7 @@ import select
 import selectors
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -45,6 +46,71 @@ class SandboxError(RuntimeError):
     """The sandbox itself failed (could not start a worker); never raised for bad code."""
 
 
+_UID_LOCK_DIRS = ("/run/prm_gym_sandbox_uids", "/tmp/prm_gym_sandbox_uids")
+_uid_lock = threading.Lock()
+# Where the next search for a free uid pair starts: it moves on with every lease, so a pair
+# is handed out again only after the whole pool went round (never to the next worker while
+# the retired one's processes may still be dying). Offset by pid so processes start apart.
+_uid_cursor = [os.getpid()]
+
+
+@dataclass
+class _UidLease:
+    """A uid pair held by one worker: an exclusive ``flock`` on its lock file, which other
+    workers of this and every other process respect, dropped by :meth:`release` (or when the
+    process dies)."""
+
+    uid: int
+    judge_uid: int
+    fd: int
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def _uid_lock_dir() -> str:
+    for path in _UID_LOCK_DIRS:
+        with contextlib.suppress(OSError):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        # Only a root-owned real directory nobody else can write: else anyone could hold
+        # (or fake) the locks.
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == 0 and not info.st_mode & 0o022:
+            return path
+    raise SandboxError(f"no private directory for the sandbox uid locks in {_UID_LOCK_DIRS}")
+
+
+def _lease_uids(config: SandboxConfig) -> _UidLease | None:
+    """A uid pair (code, judge) used by no other live worker on this machine, from
+    :attr:`SandboxConfig.uid_pool`; ``None`` where every worker uses ``uid``/``judge_uid``."""
+    if config.uid_pool is None or config.uid is None or os.geteuid() != 0:
+        return None
+    start, stop = config.uid_pool
+    pairs = (stop - start) // 2
+    directory = _uid_lock_dir()
+    with _uid_lock:
+        for _ in range(pairs):
+            base = start + 2 * (_uid_cursor[0] % pairs)
+            _uid_cursor[0] += 1
+            fd = os.open(
+                os.path.join(directory, str(base)),
+                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                0o600,
+            )
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            judge = base + 1 if config.judge_uid is not None else base
+            return _UidLease(base, judge, fd)
+    raise SandboxError(f"every uid pair of SandboxConfig.uid_pool {config.uid_pool} is in use")
+
+
 @dataclass
 class _Worker:
     """One started worker: its init process waits for jobs on ``jobs`` and reports on
@@ -65,6 +131,7 @@ class _Worker:
     # the time by which it must, else the worker is retired.
     finishing: float | None = None
     control_data: bytearray = field(default_factory=bytearray)
+    uids: _UidLease | None = None  # this worker's own uid pair, released with it
 
     def fds(self) -> tuple[int, ...]:
         return (self.jobs, self.control, self.stdout, self.stderr, self.events, self.done)
@@ -73,6 +140,9 @@ class _Worker:
         for fd in self.fds():
             with contextlib.suppress(OSError):
                 os.close(fd)
+        if self.uids is not None:
+            self.uids.release()
+            self.uids = None
 
     def remove_workdir(self) -> None:
         if self.workdir is not None:
@@ -191,6 +261,14 @@ class _ForkServer:
         worker = _Worker(
             next(self.ids), jobs[1], control[0], stdout[0], stderr[0], events[0], done[0]
         )
+        try:
+            worker.uids = _lease_uids(self.config)
+        except BaseException:
+            worker.close()
+            for fd in child_ends:
+                os.close(fd)
+            raise
+        uid = worker.uids.uid if worker.uids is not None else self.config.uid
         for fd in (worker.jobs, worker.stdout, worker.stderr, worker.events, worker.done):
             os.set_blocking(fd, False)
         with contextlib.suppress(OSError):  # else 64 KiB: a big job waits for the next read
@@ -199,9 +277,11 @@ class _ForkServer:
         if not self.private_tmp:
             # Only where a private tmpfs cannot be mounted; removed with the worker.
             worker.workdir = workdir = tempfile.mkdtemp(prefix="prm_gym_sandbox_")
-            if os.geteuid() == 0 and self.config.uid is not None:
-                os.chown(workdir, self.config.uid, self.config.gid)
-        message = {"op": "spawn", "id": worker.worker_id, "workdir": workdir}
+            if os.geteuid() == 0 and uid is not None:
+                os.chown(workdir, uid, self.config.gid)
+        message: dict[str, Any] = {"op": "spawn", "id": worker.worker_id, "workdir": workdir}
+        if worker.uids is not None:
+            message["uids"] = {"uid": worker.uids.uid, "judge_uid": worker.uids.judge_uid}
         try:
             self._send(message, child_ends)
         except OSError as exc:
@@ -222,7 +302,7 @@ class _ForkServer:
             worker.remove_workdir()
             raise SandboxError(
                 "a sandbox worker did not start (is the interpreter readable by the sandbox "
-                f"uid {self.config.uid}? pass SandboxConfig(python=...) to choose one)"
+                f"uid {uid}? pass SandboxConfig(python=...) to choose one)"
             )
         worker.ready = ready
         if ready.get("isolation", {}).get("filesystem"):
