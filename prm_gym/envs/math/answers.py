@@ -546,10 +546,40 @@ def _bound_variables(e: Any, env: dict[Any, float]) -> float:
     return _check(body + math.log2(terms) + sum(inner[v[0]] for v in e.limits))
 
 
+_LOAD_LOCK = threading.Lock()
+_WARM_UP_LOCK = threading.Lock()
+_WARM_UP: threading.Thread | None = None
+
+
+def warm_up(*, wait: bool = False) -> None:
+    """Load ``math-verify`` (and SymPy) in a background thread, once per process.
+
+    The first comparison that reaches math-verify otherwise pays its import and grammar build
+    (2–3 s on a busy machine) inside ``step()``. :class:`~prm_gym.envs.math.MathEnv` starts the
+    warm-up when it is built and waits for it in ``reset()``, so no step pays it. With ``wait``,
+    block until it is loaded.
+    """
+    global _WARM_UP
+    with _WARM_UP_LOCK:
+        if _WARM_UP is None:
+            _WARM_UP = threading.Thread(
+                target=_load_math_verify, name="prm-gym-math-verify-warm-up", daemon=True
+            )
+            _WARM_UP.start()
+        thread = _WARM_UP
+    if wait:
+        thread.join()
+
+
 @functools.cache
 def _load_math_verify() -> tuple[Callable[..., Any], Callable[..., Any]]:
     """math-verify's ``parse`` and ``verify``, imported and warmed up once, outside any time
     bound (the first parse builds the LaTeX grammar, which takes seconds on a busy machine)."""
+    with _LOAD_LOCK:
+        return _load_math_verify_unlocked()
+
+
+def _load_math_verify_unlocked() -> tuple[Callable[..., Any], Callable[..., Any]]:
     import math_verify.grader
     import math_verify.parser
     from math_verify import parse, verify  # heavy import, only on the slow path

@@ -7,7 +7,7 @@ from typing import Any
 
 from prm_gym.core.task import ProceduralSource, Task
 from prm_gym.core.text_env import ActResult, TextEnv
-from prm_gym.envs.math.answers import answers_match, extract_final_answer
+from prm_gym.envs.math.answers import answers_match, extract_final_answer, warm_up
 from prm_gym.envs.math.generator import MathConfig, generate
 from prm_gym.envs.math.loaders import parse_math_record
 from prm_gym.envs.math.steps import split_steps
@@ -81,6 +81,10 @@ class MathEnv(TextEnv):
     ``reset(options={"task_seed": n})`` builds procedural task ``n``; ``{"task_index": i}`` or
     ``{"task_id": ...}`` pick from a dataset; ``{"task": Task}`` uses the given task.
 
+    The answer checker's library (``math-verify`` and SymPy) loads in a background thread when
+    the env is built, and the first ``reset()`` in a process waits for it (2–3 s on a busy
+    machine), so no ``step()`` pays the import.
+
     ## Episode End
     Terminates when an action states a final answer (single-turn: after the one action, valid
     or not, with outcome 0.0 when it was invalid).
@@ -149,8 +153,10 @@ class MathEnv(TextEnv):
         self.answer_timeout = answer_timeout
         self._steps: list[str] = []
         self._checker: StepChecker | None = None
+        warm_up()  # math-verify loads in the background; reset() waits, so no step pays it
 
     def _begin(self, task: Task) -> str:
+        warm_up(wait=True)
         self._steps = []
         # Only procedural tasks know their true step labels (their gold values are complete).
         self._checker = StepChecker(task.prompt, task) if "gold_steps" in task.metadata else None
