@@ -128,14 +128,21 @@ def run_one(
     progress: bool,
     eval_episodes: int = EVAL_EPISODES,
     env_id: str = ENV_ID,
+    eval_every: int | None = None,
+    stop_at: float | None = None,
 ) -> LearningCurve:
+    """Train one variant/seed; evaluate every ``eval_every`` steps (default: budget / 20).
+
+    With ``stop_at`` the run ends at the first evaluation with success ≥ ``stop_at``.
+    """
     shaping, her = ALL_VARIANTS[label]
     potential = None
     if shaping == "learned":
         if seed not in potentials:
             potentials[seed] = fit_learned(seed, env_id)
         potential = potentials[seed]
-    eval_every = max(int(SHARED["n_envs"]), budget // EVAL_POINTS)
+    if eval_every is None:
+        eval_every = default_eval_every(budget)
     slug = label.replace("+", "_").replace(" ", "_")
     return train(
         env_id,
@@ -150,8 +157,14 @@ def run_one(
         progress_bar=progress,
         log_path=out / f"{slug}_seed{seed}.csv",
         torch_threads=1,
+        stop_at=stop_at,
         **SHARED,
     )
+
+
+def default_eval_every(budget: int) -> int:
+    """Env steps between evaluations when ``--eval-every`` is not given: budget / EVAL_POINTS."""
+    return max(int(SHARED["n_envs"]), budget // EVAL_POINTS)
 
 
 def calibrate(
@@ -286,12 +299,29 @@ def report(results: Sequence[VariantResult], budget: int) -> list[str]:
 
 
 def _timed_run(
-    label: str, seed: int, budget: int, out: Path, progress: bool, env_id: str = ENV_ID
+    label: str,
+    seed: int,
+    budget: int,
+    out: Path,
+    progress: bool,
+    env_id: str = ENV_ID,
+    eval_every: int | None = None,
+    stop_at: float | None = None,
 ) -> tuple[LearningCurve, float]:
     """One run in this process (a worker process with ``--jobs`` > 1): (curve, wall seconds)."""
     th.set_num_threads(1)
     start = time.perf_counter()
-    curve = run_one(label, seed, budget, out, _POTENTIALS, progress, env_id=env_id)
+    curve = run_one(
+        label,
+        seed,
+        budget,
+        out,
+        _POTENTIALS,
+        progress,
+        env_id=env_id,
+        eval_every=eval_every,
+        stop_at=stop_at,
+    )
     return curve, time.perf_counter() - start
 
 
@@ -346,6 +376,21 @@ def main() -> None:
         help=f"variants to run, from {', '.join(ALL_VARIANTS)} (default: {' '.join(VARIANTS)}); "
         f"must include {BASELINE}",
     )
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        help="env steps between evaluations (default: budget / 20; the README's Push table "
+        "used 6000)",
+    )
+    parser.add_argument(
+        "--stop-at",
+        type=float,
+        default=None,
+        metavar="SUCCESS",
+        help="end a run at its first evaluation with success >= SUCCESS (e.g. 0.8), recording "
+        "the step; its curve stops there (default: every run uses the whole budget)",
+    )
     parser.add_argument("--progress", action="store_true", help="tqdm bars on stderr")
     args = parser.parse_args()
     if args.quick:
@@ -358,6 +403,10 @@ def main() -> None:
         parser.error("--steps must be >= 1")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    if args.eval_every is not None and args.eval_every < 1:
+        parser.error("--eval-every must be >= 1")
+    if args.stop_at is not None and not 0.0 < args.stop_at <= 1.0:
+        parser.error("--stop-at must be in (0, 1]")
     if BASELINE not in args.variants:
         parser.error(f"--variants must include {BASELINE} (the ratios are to it)")
     variants = list(dict.fromkeys(args.variants))
@@ -396,9 +445,11 @@ def main() -> None:
     else:
         budget = args.steps
         print(f"budget: {budget:,} env steps per run x {n_runs} runs (--steps)")
+    eval_every = args.eval_every or default_eval_every(budget)
+    stop_txt = "" if args.stop_at is None else f"; a run stops once success >= {args.stop_at:g}"
     print(
-        f"evaluation: {EVAL_EPISODES} deterministic episodes every "
-        f"{max(int(SHARED['n_envs']), budget // EVAL_POINTS):,} env steps\n",
+        f"evaluation: {EVAL_EPISODES} deterministic episodes every {eval_every:,} env steps"
+        f"{stop_txt}\n",
         flush=True,
     )
 
@@ -409,17 +460,26 @@ def main() -> None:
     runs: dict[tuple[str, int], tuple[LearningCurve, float]] = {}
     if args.jobs == 1:
         for label, seed in tasks:
-            runs[(label, seed)] = _timed_run(label, seed, budget, args.out, args.progress, args.env)
+            runs[(label, seed)] = _timed_run(
+                label, seed, budget, args.out, args.progress, args.env, eval_every, args.stop_at
+            )
             _print_run(label, seed, *runs[(label, seed)])
     else:
         # "spawn": fresh interpreters, no fork of a process holding torch/MuJoCo state.
         ctx = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
             futures = {
-                pool.submit(_timed_run, label, seed, budget, args.out, False, args.env): (
+                pool.submit(
+                    _timed_run,
                     label,
                     seed,
-                )
+                    budget,
+                    args.out,
+                    False,
+                    args.env,
+                    eval_every,
+                    args.stop_at,
+                ): (label, seed)
                 for label, seed in tasks
             }
             for future in concurrent.futures.as_completed(futures):

@@ -145,6 +145,35 @@ def test_invalid_combinations_raise(kwargs: dict[str, Any], match: str) -> None:
         train("prm/Reach-v0", total_timesteps=10, progress_bar=False, **kwargs)
 
 
+def test_stop_at_ends_training_at_the_first_evaluation_reaching_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import prm_gym.agents.sb3 as sb3
+
+    rates = iter([0.9, 0.2, 0.5, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    monkeypatch.setattr(sb3, "evaluate", lambda *a, **k: (next(rates), -1.0))
+    curve = train(
+        "prm/Reach-v0",
+        total_timesteps=400,
+        n_envs=1,
+        learning_starts=10_000,  # no gradient steps: the test is about the loop only
+        eval_every=40,
+        progress_bar=False,
+        algo_kwargs=SMALL_NET,
+        stop_at=0.8,
+    )
+    # Step 0 (0.9) does not stop it; the first later evaluation at >= 0.8 does.
+    assert curve.steps == [0, 40, 80, 120]
+    assert curve.success_rate == [0.9, 0.2, 0.5, 0.8]
+    assert curve.config["stop_at"] == 0.8
+
+
+@pytest.mark.parametrize("stop_at", [0.0, 1.5, float("nan")])
+def test_stop_at_outside_the_unit_interval_raises(stop_at: float) -> None:
+    with pytest.raises(ValueError, match="stop_at"):
+        train("prm/Reach-v0", total_timesteps=10, progress_bar=False, stop_at=stop_at)
+
+
 def test_her_needs_a_goal_conditioned_env() -> None:
     with pytest.raises(ValueError, match="goal-conditioned"):
         train("Pendulum-v1", her=True, total_timesteps=10, progress_bar=False)

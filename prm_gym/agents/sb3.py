@@ -120,6 +120,8 @@ class SuccessCurveCallback(BaseCallback):
         total_timesteps: Length of the progress bar.
         progress_bar: Show a tqdm bar on stderr.
         log_path: If given, the curve is rewritten there (CSV) after every evaluation.
+        stop_at: If given, training stops at the first evaluation whose success rate is at least
+            this value (the curve ends at that step); ``None`` trains to ``total_timesteps``.
     """
 
     def __init__(
@@ -132,8 +134,10 @@ class SuccessCurveCallback(BaseCallback):
         total_timesteps: int,
         progress_bar: bool = True,
         log_path: str | os.PathLike[str] | None = None,
+        stop_at: float | None = None,
     ) -> None:
         super().__init__(verbose=0)
+        self.stop_at = stop_at
         self.eval_env = eval_env
         self.curve = curve
         self.eval_every = eval_every
@@ -179,6 +183,8 @@ class SuccessCurveCallback(BaseCallback):
             self._evaluate()
             while self._next_eval <= self.num_timesteps:
                 self._next_eval += self.eval_every
+            if self.stop_at is not None and self.curve.success_rate[-1] >= self.stop_at:
+                return False
         return True
 
     def _on_training_end(self) -> None:
@@ -322,6 +328,7 @@ def train(
     model_path: str | os.PathLike[str] | None = None,
     torch_threads: int | None = 1,
     obs_norm: str | Mapping[str, Any] | None = None,
+    stop_at: float | None = None,
 ) -> LearningCurve:
     """Train an SB3 agent on ``env_id`` and return its success-rate learning curve.
 
@@ -374,6 +381,9 @@ def train(
             :func:`~prm_gym.agents.obs_norm.expert_observation_stats`); or a mapping from
             observation key to (mean, std) (:func:`~prm_gym.agents.obs_norm.observation_stats`).
             Needs a ``Dict`` observation space.
+        stop_at: Stop training at the first evaluation (step 0 excluded) whose success rate
+            is at least this value, in (0, 1]; the curve then ends at that step. ``None``:
+            train for ``total_timesteps``. For "steps to X% success" runs that need not go on.
 
     Returns:
         The learning curve; ``config`` records every argument above plus ``wall_time_s``.
@@ -419,6 +429,8 @@ def train(
         raise ValueError(f"gamma must be in [0, 1], got {gamma}")
     if not (math.isfinite(shaping_scale) and shaping_scale > 0):
         raise ValueError(f"shaping_scale must be a positive number, got {shaping_scale}")
+    if stop_at is not None and not (math.isfinite(stop_at) and 0.0 < stop_at <= 1.0):
+        raise ValueError(f"stop_at must be in (0, 1] or None, got {stop_at}")
 
     env_kwargs = dict(env_kwargs or {})
     eval_env = gym.make(env_id, **env_kwargs)
@@ -504,6 +516,7 @@ def train(
         "algo_kwargs": dict(algo_kwargs or {}),
         "obs_norm": obs_norm if obs_norm is None or isinstance(obs_norm, str) else "stats",
         "replay_buffer": getattr(kwargs.get("replay_buffer_class"), "__name__", None),
+        "stop_at": stop_at,
     }
     curve = LearningCurve(config=config)
     callback = SuccessCurveCallback(
@@ -515,6 +528,7 @@ def train(
         total_timesteps=total_timesteps,
         progress_bar=progress_bar,
         log_path=log_path,
+        stop_at=stop_at,
     )
     start = time.perf_counter()
     try:
