@@ -227,8 +227,12 @@ def calibrate(
 def mean_band(
     curves: Sequence[LearningCurve],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(steps, mean, min, max) of the success rate over seeds, on the first curve's steps."""
-    steps = np.asarray(curves[0].steps, dtype=float)
+    """(steps, mean, min, max) of the success rate over seeds, on the longest curve's steps.
+
+    A shorter curve (a run ended by ``--stop-at``) counts at its last evaluated success rate
+    after its end.
+    """
+    steps = np.asarray(max(curves, key=lambda c: len(c.steps)).steps, dtype=float)
     rates = np.stack([np.interp(steps, c.steps, c.success_rate) for c in curves])
     return steps, rates.mean(axis=0), rates.min(axis=0), rates.max(axis=0)
 

@@ -1,0 +1,69 @@
+"""benchmarks/sample_efficiency.py: curves of runs stopped by --stop-at, and its flag checks."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+from prm_gym.agents.curves import LearningCurve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "sample_efficiency", ROOT / "benchmarks/sample_efficiency.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sample_efficiency"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_band_covers_the_longest_run_and_holds_a_stopped_run_at_its_last_rate() -> None:
+    bench = _bench()
+    stopped = LearningCurve([0, 10, 20], [0.0, 0.5, 0.9], [0.0, 0.0, 0.0])
+    full = LearningCurve([0, 10, 20, 30, 40], [0.0, 0.1, 0.2, 0.3, 0.4], [0.0] * 5)
+    steps, mean, lo, hi = bench.mean_band([stopped, full])
+    assert steps.tolist() == [0, 10, 20, 30, 40]
+    np.testing.assert_allclose(hi, [0.0, 0.5, 0.9, 0.9, 0.9])
+    np.testing.assert_allclose(lo, [0.0, 0.1, 0.2, 0.3, 0.4])
+    np.testing.assert_allclose(mean, [0.0, 0.3, 0.55, 0.6, 0.65])
+
+
+def test_steps_to_counts_a_stopped_run_at_its_stop_and_an_unreached_one_as_the_budget() -> None:
+    bench = _bench()
+    result = bench.VariantResult("sparse+HER")
+    result.curves = [
+        LearningCurve([0, 6000, 12000], [0.0, 0.3, 0.85], [0.0] * 3),
+        LearningCurve([0, 6000, 12000, 18000], [0.0, 0.1, 0.2, 0.3], [0.0] * 4),
+    ]
+    mean, reached = result.steps_to(18000)
+    assert reached == 1
+    assert mean == pytest.approx((12000 + 18000) / 2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--stop-at", "0"], "--stop-at"), (["--eval-every", "0"], "--eval-every")],
+)
+def test_bad_flags_exit_with_a_message(
+    argv: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bench = _bench()
+    monkeypatch.setattr(sys, "argv", ["sample_efficiency.py", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main()
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
