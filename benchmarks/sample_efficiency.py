@@ -143,7 +143,6 @@ def run_one(
         potential = potentials[seed]
     if eval_every is None:
         eval_every = default_eval_every(budget)
-    slug = label.replace("+", "_").replace(" ", "_")
     return train(
         env_id,
         shaping=shaping,
@@ -155,7 +154,7 @@ def run_one(
         eval_every=eval_every,
         eval_episodes=eval_episodes,
         progress_bar=progress,
-        log_path=out / f"{slug}_seed{seed}.csv",
+        log_path=_csv_path(out, label, seed),
         torch_threads=1,
         stop_at=stop_at,
         **SHARED,
@@ -342,6 +341,69 @@ def _print_run(label: str, seed: int, curve: LearningCurve, seconds: float) -> N
     )
 
 
+def _csv_path(out: Path, label: str, seed: int) -> Path:
+    return out / f"{label.replace('+', '_').replace(' ', '_')}_seed{seed}.csv"
+
+
+def from_csv(
+    out: Path,
+    variants: Sequence[str],
+    n_seeds: int,
+    budget: int,
+    stop_at: float | None,
+    env_id: str = ENV_ID,
+) -> list[str]:
+    """Print (and return) the table and write the PNG from the per-run CSVs in ``out``.
+
+    Seeds without a CSV are skipped; a run whose CSV ends before ``budget`` without reaching
+    ``stop_at`` (still training, or killed) is listed as incomplete and left out of the table.
+    """
+    results = []
+    lines: list[str] = []
+    for label in variants:
+        result = VariantResult(label)
+        for seed in range(n_seeds):
+            path = _csv_path(out, label, seed)
+            if not path.exists():
+                lines.append(f"{label} seed {seed}: no CSV ({path})")
+                continue
+            curve = LearningCurve.from_csv(path)
+            last_step, last_rate = curve.steps[-1], curve.success_rate[-1]
+            stopped = stop_at is not None and last_rate >= stop_at and last_step > 0
+            hit = curve.steps_to(THRESHOLD)
+            if last_step < budget and not stopped:
+                lines.append(
+                    f"{label} seed {seed}: incomplete, {last_step:,} steps so far, success "
+                    f"{last_rate:.2f} (max {max(curve.success_rate):.2f}); left out"
+                )
+                continue
+            lines.append(
+                f"{label} seed {seed}: {THRESHOLD:.0%} at "
+                f"{'not reached (> ' + f'{budget:,})' if hit is None else f'{hit:,}'}, "
+                f"last evaluation {last_step:,} steps, success {last_rate:.2f}"
+            )
+            result.curves.append(curve)
+        if result.curves:
+            results.append(result)
+    for line in lines:
+        print(line)
+    if any(r.label == BASELINE for r in results):
+        table = report(results, budget)
+        print()
+        for text in table:
+            print(text)
+        lines += table
+    if results:
+        n = max(len(r.curves) for r in results)
+        png = plot(
+            results,
+            out / "success_vs_steps.png",
+            f"SAC on {env_id}: success rate, mean and min–max over {n} seed(s)",
+        )
+        print(f"\n{png} written")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -395,6 +457,13 @@ def main() -> None:
         help="end a run at its first evaluation with success >= SUCCESS (e.g. 0.8), recording "
         "the step; its curve stops there (default: every run uses the whole budget)",
     )
+    parser.add_argument(
+        "--from-csv",
+        action="store_true",
+        help="train nothing: rebuild the table and PNG from the per-run CSVs already in --out "
+        "(--steps is the budget; a run whose CSV ends early without reaching --stop-at is "
+        "reported as incomplete)",
+    )
     parser.add_argument("--progress", action="store_true", help="tqdm bars on stderr")
     args = parser.parse_args()
     if args.quick:
@@ -414,6 +483,11 @@ def main() -> None:
     if BASELINE not in args.variants:
         parser.error(f"--variants must include {BASELINE} (the ratios are to it)")
     variants = list(dict.fromkeys(args.variants))
+    if args.from_csv:
+        if args.steps is None:
+            parser.error("--from-csv needs --steps (the budget the runs were given)")
+        from_csv(args.out, variants, args.seeds, args.steps, args.stop_at, args.env)
+        return
     th.set_num_threads(1)
     seeds = list(range(args.seeds))
     n_runs = len(variants) * len(seeds)

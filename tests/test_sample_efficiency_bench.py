@@ -67,3 +67,22 @@ def test_bad_flags_exit_with_a_message(
         bench.main()
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_from_csv_tables_finished_runs_and_leaves_out_incomplete_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = _bench()
+    LearningCurve([0, 6000, 12000], [0.0, 0.4, 0.85], [0.0] * 3).to_csv(
+        tmp_path / "sparse_HER_seed0.csv"
+    )
+    LearningCurve([0, 6000], [0.0, 0.3], [0.0] * 2).to_csv(tmp_path / "sparse_HER_seed1.csv")
+    lines = bench.from_csv(tmp_path, ["sparse+HER"], 3, 18000, 0.8)
+    text = "\n".join(lines)
+    assert "sparse+HER seed 0: 80% at 12,000" in text
+    assert "sparse+HER seed 1: incomplete, 6,000 steps so far" in text
+    assert "sparse+HER seed 2: no CSV" in text
+    row = next(line for line in lines if line.startswith("sparse+HER ") and "seed" not in line)
+    assert "12,000" in row and "1/1" in row
+    assert (tmp_path / "success_vs_steps.png").read_bytes()[:4] == b"\x89PNG"
+    assert "incomplete" in capsys.readouterr().out
