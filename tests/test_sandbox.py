@@ -171,6 +171,19 @@ def test_output_flood_is_contained(verified: Sandbox) -> None:
     assert time.monotonic() - start < 5
     assert result.status == "output_limit" and result.output_truncated
     assert len(result.stdout) <= SandboxLimits().max_output_bytes
+    assert "more than 4194304 bytes (4 MiB) written to stdout/stderr" in (result.error or "")
+
+
+def test_results_over_their_cap_are_reported_as_such(box: Sandbox) -> None:
+    """Test results (failure messages) past the 1 MiB cap of the result events: the message
+    names that cap, not the 4 MiB stdout/stderr one (issue 15)."""
+    tests = ["assert False, 'x' * 200_000"] * 8  # 8 events of 200 kB, no output at all
+    result = box.run_tests("", tests, max_message=200_000)
+    assert result.status == "output_limit"
+    assert result.stdout == result.stderr == ""
+    error = result.error or ""
+    assert "1048576 bytes (1 MiB)" in error and "max_message" in error, error
+    assert "stdout" not in error and "4 MiB" not in error
 
 
 def test_warm_and_cold_results_are_identical(box: Sandbox) -> None:

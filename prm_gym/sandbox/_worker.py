@@ -84,6 +84,68 @@ PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 SPARE_TMP_DIRS = ("/var/tmp", "/dev/shm", "/run/lock")  # covered read-only; /tmp is private
 _CLONE_SYSCALL = {"x86_64": 56, "aarch64": 220}
+_PIVOT_ROOT_SYSCALL = {"x86_64": 155, "aarch64": 41}
+MS_REMOUNT = 32
+MNT_DETACH = 2
+# What the new root of the sandbox holds (read-only bind mounts of the host's): system
+# programs and libraries, a few files the dynamic loader and the time functions read, the
+# harmless devices, and the interpreter's own directories (found at run time). Nothing else
+# of the host: no /home, /root, /work, /srv, /opt, /var, /run, /mnt, no project checkout.
+SYSTEM_PATHS = (
+    "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+    "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32",
+    "/usr/libexec", "/usr/share", "/usr/local/bin", "/usr/local/lib", "/usr/local/lib64",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
+    "/etc/timezone",
+)  # fmt: skip
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+DEVICE_LINKS = {
+    "/dev/fd": "/proc/self/fd",
+    "/dev/stdin": "/proc/self/fd/0",
+    "/dev/stdout": "/proc/self/fd/1",
+    "/dev/stderr": "/proc/self/fd/2",
+}
+# -- the syscall filter (seccomp) of every job process ----------------------------------------
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_ERRNO = 0x00050000
+X32_SYSCALL_BIT = 0x40000000
+# Namespace flags of clone(); 0x80 (CLONE_NEWTIME) is only ever valid for clone3/unshare
+# (in clone's flags the low byte is the exit signal).
+CLONE_NEW_ANY = 0x7E020000
+# Per architecture: its audit arch, clone, clone3 and the calls denied with EPERM:
+# namespaces (unshare, setns), mounts (mount, umount2, pivot_root, chroot and the new mount
+# API), tracing (ptrace, process_vm_*, kcmp, pidfd_getfd), keyrings, bpf, perf, modules,
+# kexec, file handles, userfaultfd, io_uring and a few admin calls.
+_SECCOMP_ARCH: dict[str, tuple[int, int, int, tuple[int, ...]]] = {
+    "x86_64": (0xC000003E, 56, 435, (
+        272, 308,  # unshare, setns
+        165, 166, 155, 161, 428, 429, 430, 431, 432, 433, 442,  # mount .. mount_setattr
+        101, 310, 311, 312, 438,  # ptrace, process_vm_readv/writev, kcmp, pidfd_getfd
+        248, 249, 250,  # add_key, request_key, keyctl
+        321, 298, 323,  # bpf, perf_event_open, userfaultfd
+        175, 313, 176, 246, 320,  # init/finit/delete_module, kexec_load, kexec_file_load
+        303, 304,  # name_to_handle_at, open_by_handle_at
+        425, 426, 427,  # io_uring_setup/enter/register
+        163, 167, 168, 169, 103, 179, 443, 172, 173, 154, 212, 153, 134,
+        # acct, swapon, swapoff, reboot, syslog, quotactl, quotactl_fd, iopl, ioperm,
+        # modify_ldt, lookup_dcookie, vhangup, uselib
+    )),
+    "aarch64": (0xC00000B7, 220, 435, (
+        97, 268,  # unshare, setns
+        40, 39, 41, 51, 428, 429, 430, 431, 432, 433, 442,  # mount .. mount_setattr
+        117, 270, 271, 272, 438,  # ptrace, process_vm_readv/writev, kcmp, pidfd_getfd
+        217, 218, 219,  # add_key, request_key, keyctl
+        280, 241, 282,  # bpf, perf_event_open, userfaultfd
+        105, 273, 106, 104, 294,  # init/finit/delete_module, kexec_load, kexec_file_load
+        264, 265,  # name_to_handle_at, open_by_handle_at
+        425, 426, 427,  # io_uring_setup/enter/register
+        89, 224, 225, 142, 116, 60, 443, 18, 58,
+        # acct, swapon, swapoff, reboot, syslog, quotactl, quotactl_fd, lookup_dcookie, vhangup
+    )),
+}  # fmt: skip
 # Imported once in the fork server. Kept small on purpose: forking copies the page tables, so a
 # bigger fork server makes every worker slower to start; other modules import from disk.
 PRELOAD = ("bisect", "collections", "functools", "heapq", "itertools", "math", "operator", "string")
@@ -108,6 +170,121 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
     return bool(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) == 0)
 
 
+def _bind_read_only(source: str, target: str, read_only: bool = True) -> bool:
+    """Bind ``source`` on ``target`` (with what is mounted below it), then make the new mount
+    read-only, without set-uid and device files (devices are bound with ``read_only=False``)."""
+    if not _mount(source, target, None, MS_BIND | MS_REC, ""):
+        return False
+    if not read_only:
+        return _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_NOSUID, "")
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+    return _mount(None, target, None, flags, "")
+
+
+# -- the syscall filter ------------------------------------------------------------------------
+class _SockFilter(ctypes.Structure):
+    _fields_ = [
+        ("code", ctypes.c_ushort),
+        ("jt", ctypes.c_ubyte),
+        ("jf", ctypes.c_ubyte),
+        ("k", ctypes.c_uint32),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+_BPF_LD_W_ABS = 0x20
+_BPF_JEQ = 0x15
+_BPF_JGE = 0x35
+_BPF_JSET = 0x45
+_BPF_RET = 0x06
+_FILTER: tuple[Any, _SockFprog] | None = None  # set by the fork server once it works
+
+
+def seccomp_program(machine: str) -> list[tuple[int, int, int, int]] | None:
+    """The classic BPF program of the job processes' seccomp filter for ``machine`` (``None``
+    where its syscall numbers are unknown), as ``(code, jt, jf, k)`` instructions.
+
+    Another architecture's calls (x86's 32-bit ``int 0x80``, x32's numbers) and the denied
+    calls fail with ``EPERM``; ``clone`` fails with ``EPERM`` when its flags ask for a new
+    namespace; ``clone3`` fails with ``ENOSYS``, so the C library falls back to ``clone`` (whose
+    flags the filter can read: clone3 passes them in memory). Everything else is allowed."""
+    spec = _SECCOMP_ARCH.get(machine)
+    if spec is None:
+        return None
+    arch, clone, clone3, denied = spec
+    # Jump targets by label, resolved below: "deny" (EPERM), "nosys" (ENOSYS), "allow", "list"
+    # (the first comparison of the deny list); 0 is the next instruction.
+    code: list[tuple[int, Any, Any, int]] = [
+        (_BPF_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+        (_BPF_JEQ, 0, "deny", arch),
+        (_BPF_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+        (_BPF_JGE, "deny", 0, X32_SYSCALL_BIT),
+        (_BPF_JEQ, "nosys", 0, clone3),
+        (_BPF_JEQ, 0, "list", clone),
+        (_BPF_LD_W_ABS, 0, 0, 16),  # the low half of clone's flags (little-endian)
+        (_BPF_JSET, "deny", "allow", CLONE_NEW_ANY),
+    ]
+    labels = {"list": len(code)}
+    code += [(_BPF_JEQ, "deny", 0, number) for number in denied]
+    labels["allow"] = len(code)
+    code.append((_BPF_RET, 0, 0, SECCOMP_RET_ALLOW))
+    labels["deny"] = len(code)
+    code.append((_BPF_RET, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM))
+    labels["nosys"] = len(code)
+    code.append((_BPF_RET, 0, 0, SECCOMP_RET_ERRNO | errno.ENOSYS))
+
+    def offset(at: int, target: Any) -> int:
+        jump = 0 if target == 0 else labels[target] - at - 1
+        if not 0 <= jump <= 255:
+            raise ValueError("seccomp jump out of range")
+        return jump
+
+    return [(op, offset(i, jt), offset(i, jf), k) for i, (op, jt, jf, k) in enumerate(code)]
+
+
+def _build_filter(machine: str) -> tuple[Any, _SockFprog] | None:
+    program = seccomp_program(machine)
+    if program is None:
+        return None
+    array = (_SockFilter * len(program))(*(_SockFilter(*ins) for ins in program))
+    return array, _SockFprog(len(program), ctypes.cast(array, ctypes.POINTER(_SockFilter)))
+
+
+def _install_filter(built: tuple[Any, _SockFprog] | None) -> bool:
+    """Install the filter in this process (it is inherited by every process it starts and
+    cannot be removed). ``no_new_privs`` first: then no exec can gain privileges, and an
+    unprivileged process may install a filter."""
+    if built is None:
+        return False
+    zero = ctypes.c_ulong(0)
+    if _libc.prctl(PR_SET_NO_NEW_PRIVS, ctypes.c_ulong(1), zero, zero, zero) != 0:
+        return False
+    mode = ctypes.c_ulong(SECCOMP_MODE_FILTER)
+    return bool(_libc.prctl(PR_SET_SECCOMP, mode, ctypes.byref(built[1]), zero, zero) == 0)
+
+
+def _probe_filter(built: tuple[Any, _SockFprog] | None) -> bool:
+    """Whether the filter installs and works here (in a throwaway child): ``unshare(0)``, a
+    no-op otherwise, must fail with EPERM."""
+    if built is None:
+        return False
+    pid = os.fork()
+    if pid == 0:
+        ok = _install_filter(built) and _libc.unshare(0) == -1
+        os._exit(0 if ok and ctypes.get_errno() == errno.EPERM else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _filter_job_process() -> None:
+    """Called by each job process after its uid switch, before any job arrives."""
+    if _FILTER is not None and not _install_filter(_FILTER):
+        os._exit(74)  # it worked in the fork server's probe: never run code without it
+
+
 # -- fork server ------------------------------------------------------------------------------
 def serve(sock: socket.socket, config: dict[str, Any]) -> None:
     """Fork one worker per ``spawn`` message until the host closes the socket."""
@@ -121,7 +298,11 @@ def serve(sock: socket.socket, config: dict[str, Any]) -> None:
     compile("0", "<preload>", "eval")
     for stream in (sys.stdout, sys.stderr):
         stream.write("")
+    global _FILTER
+    built = _build_filter(os.uname().machine)
+    _FILTER = built if config.get("seccomp", True) and _probe_filter(built) else None
     base = _isolate_server(config)
+    base["seccomp"] = _FILTER is not None
     gc.freeze()  # workers' garbage collections then leave the shared pages uncopied
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -174,20 +355,132 @@ def serve(sock: socket.socket, config: dict[str, Any]) -> None:
 def _isolate_server(config: dict[str, Any]) -> dict[str, bool]:
     """Namespaces shared by every worker of this fork server: an empty network namespace and
     a private mount namespace with the spare temp dirs and the hidden paths covered."""
-    base = {"network": False, "filesystem": False, "pid": False}
+    base = {"network": False, "filesystem": False, "pid": False, "host_hidden": False}
     if not config["namespaces"] or os.geteuid() != 0:
         return base
     base["network"] = _unshare(CLONE_NEWNET)
     # Mount nothing unless the new mount namespace is private: a shared one would propagate
     # our mounts to the host.
     if _unshare(CLONE_NEWNS) and _mount(None, "/", None, MS_REC | MS_PRIVATE, ""):
-        base["filesystem"] = _cover_paths(config)
+        if config.get("hide_host", True):
+            base["host_hidden"] = _switch_root()
+        # In the new root the spare temp dirs do not exist (or are folders on the way to an
+        # interpreter's, in the read-only root): only the hidden paths are covered there.
+        base["filesystem"] = _cover_paths(config, spare=not base["host_hidden"])
+        if base["host_hidden"]:
+            # Nothing more is mounted on the root itself: make it read-only (the workers
+            # mount their /tmp and /proc on its empty directories).
+            flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV
+            base["filesystem"] = base["filesystem"] and _mount(None, "/", None, flags, "")
     return base
 
 
-def _cover_paths(config: dict[str, Any]) -> bool:
+def interpreter_paths() -> list[str]:
+    """The directories (and files) of the running interpreter a job needs: its entries of
+    ``sys.path`` that lie under one of its prefixes (the standard library, ``lib-dynload``,
+    ``site-packages``; not a directory a ``.pth`` file of an editable install adds, such as a
+    project checkout), each prefix's ``lib`` and ``bin`` and a venv's ``pyvenv.cfg``, and the
+    executable. A venv inside a project checkout exposes these, never the rest of the
+    checkout."""
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    roots = {os.path.realpath(p) for p in prefixes} - {"/"}
+    paths = []
+    for entry in sys.path:
+        if entry and os.path.isabs(entry):
+            real = os.path.realpath(entry)
+            if any(real == root or real.startswith(root + "/") for root in roots):
+                paths.append(entry)
+    for prefix in sorted(prefixes):
+        if os.path.realpath(prefix) in roots:
+            paths += [os.path.join(prefix, name) for name in ("lib", "lib64", "bin")]
+            paths.append(os.path.join(prefix, "pyvenv.cfg"))
+    paths.append(sys.executable)
+    return paths
+
+
+def _switch_root() -> bool:
+    """Make a new root that holds only :data:`SYSTEM_PATHS`, :data:`DEVICES` and
+    :func:`interpreter_paths` (read-only bind mounts at their host paths, with the host's
+    symbolic links on the way to them) and empty ``/tmp``, ``/proc`` and ``/dev/shm``
+    directories, then ``pivot_root`` into it and detach the old root, so that no path (nor
+    ``/proc/*/root``) leads to any other host file. False, with nothing changed, where it
+    cannot be done (then only the hidden paths are covered)."""
+    number = _PIVOT_ROOT_SYSCALL.get(os.uname().machine)
+    if number is None:
+        return False
+    import tempfile  # the host's /tmp; the directory is removed again below
+
+    stage = tempfile.mkdtemp(prefix="prm_gym_root_")
+    try:
+        if not _mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"):
+            os.rmdir(stage)
+            return False
+    except OSError:
+        return False
+    try:
+        _build_root(stage)
+        os.mkdir(stage + "/.old")
+        if _libc.syscall(number, stage.encode(), (stage + "/.old").encode()) != 0:
+            raise OSError(ctypes.get_errno(), "pivot_root failed")
+    except OSError:
+        _libc.umount2(stage.encode(), MNT_DETACH)
+        with contextlib.suppress(OSError):
+            os.rmdir(stage)
+        return False
+    os.chdir("/")
+    with contextlib.suppress(OSError):
+        os.rmdir("/.old" + stage)  # no longer a mount point: the new root moved to /
+    if _libc.umount2(b"/.old", MNT_DETACH) != 0:
+        os._exit(75)  # the old root would stay reachable: never serve workers like that
+    os.rmdir("/.old")
+    return True
+
+
+def _build_root(root: str) -> None:
+    for name in ("tmp", "proc", "dev/shm", "etc"):
+        os.makedirs(root + "/" + name, 0o755, exist_ok=True)
+    os.chmod(root + "/tmp", 0o1777)
+    wanted = [*SYSTEM_PATHS, *interpreter_paths()]
+    bound: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in wanted if os.path.exists(p)}):
+        if any(path == b or path.startswith(b + "/") for b in bound):
+            continue
+        target = root + path
+        if os.path.isdir(path):
+            os.makedirs(target, 0o755, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        if not _bind_read_only(path, target):
+            raise OSError(ctypes.get_errno(), f"cannot bind {path}")
+        bound.append(path)
+    for device in DEVICES:
+        if os.path.exists(device):
+            os.close(os.open(root + device, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            if not _bind_read_only(device, root + device, read_only=False):
+                raise OSError(ctypes.get_errno(), f"cannot bind {device}")
+    # The links last: no path of the new root leads back to the host while binding.
+    for path in wanted:
+        _mirror_links(root, path)
+    for link, target in DEVICE_LINKS.items():
+        os.symlink(target, root + link)
+
+
+def _mirror_links(root: str, path: str) -> None:
+    """Recreate under ``root`` the host's symbolic links on the way to ``path`` (``/lib ->
+    usr/lib``, a venv's ``bin/python -> /usr/bin/python3.11``), so it resolves there too."""
+    current = "/"
+    for part in path.strip("/").split("/"):
+        step = os.path.join(current, part)
+        if os.path.islink(step) and not os.path.lexists(root + step):
+            os.makedirs(root + current, 0o755, exist_ok=True)
+            os.symlink(os.readlink(step), root + step)
+        current = os.path.realpath(step)
+
+
+def _cover_paths(config: dict[str, Any], spare: bool) -> bool:
     empty = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY
-    for path in [*SPARE_TMP_DIRS, *config["hidden_paths"]]:
+    for path in [*(SPARE_TMP_DIRS if spare else ()), *config["hidden_paths"]]:
         if os.path.isdir(path) and not os.path.islink(path):
             if not _mount("tmpfs", path, "tmpfs", empty, "size=4k,mode=755"):
                 return False
@@ -218,6 +511,9 @@ def _fork_worker(base: dict[str, bool]) -> tuple[int, dict[str, bool]]:
             pid = os.fork()
         except OSError:
             return -1, isolation
+        if pid == 0 and base["host_hidden"]:
+            # The host's temp dirs are not in the new root: the worker needs its own /tmp.
+            isolation["filesystem"] = _unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
     return pid, isolation
 
 
@@ -529,6 +825,7 @@ def _judge_process(
     # Never dumpable: no other process of the sandbox (same uid or not) may trace it, read
     # its memory or open its pipes through /proc.
     _prctl(PR_SET_DUMPABLE, 0)
+    _filter_job_process()
     os.environ["HOME"] = "/"
     os.environ["TMPDIR"] = "/tmp"
     sys.path[:] = [p for p in sys.path if p and os.path.isabs(p) and not p.startswith("/tmp")]
@@ -1080,6 +1377,7 @@ def _solution_process(
     os.chdir(workdir)
     if dropping:
         _drop_to(config["uid"], config["gid"])
+    _filter_job_process()
     run = _read_message(REQUEST_FD)
     if not isinstance(run, dict) or run.get("op") != "run":
         os._exit(0)

@@ -127,9 +127,19 @@ class SandboxConfig:
             host is root and ``uid`` is not ``None``; with ``judge_uid=None`` the judge
             shares its worker's code uid.
         namespaces: Unshare network, mount, pid, IPC and UTS namespaces when permitted.
+        hide_host_files: With a mount namespace, run the code in a new read-only root that
+            holds only the interpreter's directories (its standard library and
+            ``site-packages``, never the rest of a checkout its venv may sit in), system
+            programs and libraries (``/usr/bin``, ``/usr/lib``, ``/usr/share``, ...), a few
+            devices and its private ``/tmp``. ``False``: the host's whole tree minus
+            ``hidden_paths``.
+        syscall_filter: Install a seccomp filter in every job process (x86_64 and aarch64)
+            that makes namespace, mount, ``chroot``, tracing, keyring, ``bpf``, perf, module,
+            kexec and file-handle calls fail with ``EPERM``.
         tmpfs_mb: Size of each private tmpfs mounted on ``/tmp``, ``/var/tmp``, ``/dev/shm``
             and ``/run/lock`` inside the sandbox.
-        hidden_paths: Directories (or files) made empty inside the sandbox.
+        hidden_paths: Directories (or files) made empty inside the sandbox (also inside the
+            new root, e.g. this package installed in ``site-packages``).
         python: Interpreter to run; ``None`` picks :func:`default_python`.
         spawn_timeout: Seconds to wait for a new worker to report ready.
     """
@@ -139,6 +149,8 @@ class SandboxConfig:
     gid: int = 65534
     uid_pool: tuple[int, int] | None = (1_000_000, 1_065_536)
     namespaces: bool = True
+    hide_host_files: bool = True
+    syscall_filter: bool = True
     tmpfs_mb: int = 32
     hidden_paths: tuple[str, ...] = field(default_factory=default_hidden_paths)
     python: str | None = None

@@ -226,6 +226,8 @@ class _ForkServer:
             "gid": config.gid,
             "tmpfs_mb": config.tmpfs_mb,
             "hidden_paths": list(config.hidden_paths),
+            "hide_host": config.hide_host_files,
+            "seccomp": config.syscall_filter,
         }
         argv = [config.interpreter(), "-I", "-c", _WORKER_SOURCE, str(child.fileno())]
         try:
@@ -670,7 +672,8 @@ class Sandbox:
         events = _Capture(_EVENTS_CAP)
         captures = {worker.stdout: out, worker.stderr: err, worker.events: events}
         end: dict[str, Any] | None = None
-        done = timed_out = flooded = False
+        done = timed_out = False
+        flooded: str | None = None  # "output" (stdout + stderr) or "results" (the events)
         pending = _write_some(worker.jobs, memoryview(job))
         poller = select.poll()
         # Events are not polled (a job writes one per test: waking for each costs more than
@@ -708,11 +711,12 @@ class Sandbox:
                 # done; init reports only after it (and all it started) exited.
                 break
             _drain(worker.events, events)
-            if out.total + err.total > limits.output_flood_bytes or events.total > _EVENTS_CAP:
-                flooded = True
+            flooded = _flood(out.total + err.total, events.total, limits)
+            if flooded:
                 break
         for fd, capture in captures.items():
             _drain(fd, capture)
+        flooded = flooded or _flood(out.total + err.total, events.total, limits)
         parsed = [worker.ready, *_parse_events(bytes(events.data))]
         status = end.get("status") if end is not None else None
         if isinstance(status, int) and status >= 0:
@@ -724,6 +728,7 @@ class Sandbox:
             config=self.config,
             timed_out=timed_out,
             flooded=flooded,
+            results_cap=_EVENTS_CAP,
             stdout=out.text(),
             stderr=err.text(),
             output_truncated=out.total > len(out.data) or err.total > len(err.data),
@@ -739,6 +744,16 @@ class Sandbox:
         else:
             self._release(worker, normal and done, deadline)
         return result
+
+
+def _flood(output: int, events: int, limits: SandboxLimits) -> str | None:
+    """Which cap a job went past: ``"output"`` (stdout + stderr over ``output_flood_bytes``),
+    ``"results"`` (its test results over ``_EVENTS_CAP`` bytes), else ``None``."""
+    if output > limits.output_flood_bytes:
+        return "output"
+    if events > _EVENTS_CAP:
+        return "results"
+    return None
 
 
 def _split_assert(test: str) -> tuple[str, str, str]:

@@ -21,7 +21,7 @@ STATUSES = (
     "file_limit",  # a write past the file-size limit or a full private tmpfs
     "process_limit",  # fork/thread creation failed at the process limit
     "open_files_limit",  # too many open files
-    "output_limit",  # stdout/stderr flood (the worker was killed)
+    "output_limit",  # stdout/stderr flood, or test results over 1 MiB (the worker was killed)
     "exited",  # the code ended the process (sys.exit, os._exit)
     "killed",  # the worker died from a signal (crash, kill)
     "protocol_error",  # the code's process sent data that is not a valid answer (forged)
@@ -64,9 +64,14 @@ class ExecutionResult:
         stderr: Captured standard error (same cap).
         output_truncated: Whether stdout or stderr was cut.
         network_isolated: The code ran in an empty network namespace.
-        filesystem_isolated: Private ``/tmp`` (and friends) and hidden paths were mounted.
+        filesystem_isolated: A private ``/tmp`` was mounted and the hidden paths covered.
         pid_isolated: The code ran in its own pid namespace (it sees no host process, and
             everything it started was killed when it ended).
+        host_files_hidden: The code ran in a new root that holds only the interpreter,
+            system programs and libraries, a few devices and its own ``/tmp``: no other host
+            file (the project checkout, ``/home``, ``/root``, a task file) exists there.
+        syscalls_filtered: The code ran under the seccomp filter that denies namespace,
+            mount, tracing, keyring, bpf, perf, module and file-handle calls (``EPERM``).
         privileges_dropped: The code ran under the configured unprivileged uid.
         duration: Wall-clock seconds of the execution (not compared).
         warm: Whether a worker that was ready before the call ran it (pre-started, or reused
@@ -82,6 +87,8 @@ class ExecutionResult:
     network_isolated: bool = False
     filesystem_isolated: bool = False
     pid_isolated: bool = False
+    host_files_hidden: bool = False
+    syscalls_filtered: bool = False
     privileges_dropped: bool = False
     duration: float = field(default=0.0, compare=False)
     warm: bool = field(default=False, compare=False)
@@ -120,6 +127,14 @@ def _short(text: str, limit: int) -> str:
 def _tail(text: str, limit: int) -> str:
     text = text.rstrip()
     return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def _size(size: int) -> str:
+    """``1 MiB``, ``4 MiB``, ``64 KiB``, ``1000 bytes``."""
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift} {unit}"
+    return f"{size} bytes"
 
 
 def _signal_name(number: int) -> str:
@@ -177,7 +192,8 @@ def build_result(
     limits: SandboxLimits,
     config: SandboxConfig,
     timed_out: bool,
-    flooded: bool,
+    flooded: bool | str | None,
+    results_cap: int = 1 << 20,
     stdout: str,
     stderr: str,
     output_truncated: bool,
@@ -196,11 +212,19 @@ def build_result(
         if e.get("event") == "test" and isinstance(e.get("index"), int)
     }
     status, error = "ok", None
-    if flooded:
+    if flooded == "results":
         status = "output_limit"
         error = (
-            f"output limit exceeded: more than {limits.output_flood_bytes} bytes written to "
-            "stdout/stderr (the process was killed)"
+            f"result size limit exceeded: the test results took more than {results_cap} "
+            f"bytes ({_size(results_cap)}): many tests with long failure messages (see "
+            "max_message); the process was killed"
+        )
+    elif flooded:
+        status = "output_limit"
+        error = (
+            f"output limit exceeded: more than {limits.output_flood_bytes} bytes "
+            f"({_size(limits.output_flood_bytes)}) written to stdout/stderr (the process was "
+            "killed)"
         )
     elif timed_out:
         status = "timeout"
@@ -256,6 +280,8 @@ def build_result(
         network_isolated=bool(isolation.get("network")),
         filesystem_isolated=bool(isolation.get("filesystem")),
         pid_isolated=bool(isolation.get("pid")),
+        host_files_hidden=bool(isolation.get("host_hidden")),
+        syscalls_filtered=bool(isolation.get("seccomp")),
         privileges_dropped=bool(ready.get("privileges_dropped")),
         duration=duration,
         warm=warm,
