@@ -359,3 +359,68 @@ def test_refiner_passes_the_api_tests_and_is_paid_for_its_own_solution_only() ->
     assert bad["refiner"] == 0.0 and bad["valid"] == 0.0
     for r in (good, copied, bad):  # the refiner changes nothing the others earn
         assert r["solver"] == base["solver"] and r["verifier"] == base["verifier"]
+
+
+def _shaping_returns(policy: str, credit: str = "potential", seed: int = 3) -> dict[str, Any]:
+    """Discounted (γ = env.gamma) shaping terms of one 50-step team_push_v0 episode played by a
+    scripted pair of pushers, with the potentials at the start and the end."""
+    env = make("team_push_v0", credit=credit)
+    obs, _ = env.reset(seed=seed)
+    gamma = env.gamma
+    phi0 = [env._agent_potential(env.data, i) for i in range(2)]
+    team_phi0 = env._team_potential(env.data)
+    agent = [0.0, 0.0]
+    team = 0.0
+    for t in range(50):
+        actions = {}
+        for a in env.agents:
+            to_end = obs[a]["observation"][13:15]  # own end of the bar minus own position
+            if policy == "stall":
+                move = np.zeros(3)
+            elif policy == "oscillate":  # away and back, forever
+                move = np.array([0.0, 1.0 if t % 2 == 0 else -1.0, 0.0])
+            else:  # "approach": go to the own end of the bar, then stay
+                move = np.array([*np.clip(to_end / 0.05, -1.0, 1.0), 0.0])
+            actions[a] = move
+        obs, _, _, _, infos = env.step(actions)
+        for i, a in enumerate(("pusher_0", "pusher_1")):
+            agent[i] += gamma**t * infos[a]["reward_components"]["agent_shaping"]
+        team += gamma**t * infos["pusher_0"]["reward_components"]["team_shaping"]
+    phi_end = [env._agent_potential(env.data, i) for i in range(2)]
+    return {
+        "agent": agent,
+        "team": team,
+        "phi0": phi0,
+        "phi_end": phi_end,
+        "team_phi0": team_phi0,
+        "team_phi_end": env._team_potential(env.data),
+        "gamma": gamma,
+        "c": env.agent_shaping,
+        "team_c": env.team_shaping,
+    }
+
+
+@pytest.mark.parametrize("policy", ["stall", "oscillate", "approach"])
+def test_team_push_shaping_telescopes_so_no_policy_farms_it(policy: str) -> None:
+    """Potential-based shaping (Ng et al. 1999): under the env's γ the discounted shaping of
+    any episode is exactly c·(γ^T Φ(s_T) − Φ(s_0)); stalling or oscillating cannot collect
+    more than moving to a better state once."""
+    r = _shaping_returns(policy)
+    g_t = r["gamma"] ** 50
+    for i in range(2):
+        expected = r["c"] * (g_t * r["phi_end"][i] - r["phi0"][i])
+        assert r["agent"][i] == pytest.approx(expected, abs=1e-9)
+    assert r["team"] == pytest.approx(
+        r["team_c"] * (g_t * r["team_phi_end"] - r["team_phi0"]), abs=1e-9
+    )
+
+
+def test_team_push_stalling_and_oscillating_earn_less_shaping_than_approaching() -> None:
+    """The cheapest policies (stand still, or jitter in place) earn less per-agent shaping
+    than going to the own end of the bar."""
+    got = {p: _shaping_returns(p) for p in ("stall", "oscillate", "approach")}
+    for i in range(2):
+        best = got["approach"]["agent"][i]
+        assert best > 0.0
+        assert got["stall"]["agent"][i] < best
+        assert got["oscillate"]["agent"][i] < best
