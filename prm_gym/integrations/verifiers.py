@@ -1,0 +1,295 @@
+"""verifiers adapter: a prm-gym text env as a ``verifiers`` multi-turn environment (prime-rl).
+
+`verifiers <https://github.com/PrimeIntellect-ai/verifiers>`_ environments are what prime-rl
+trains on and ``vf-eval`` evaluates: a dataset of prompts, a rollout loop that alternates model
+turns and environment responses, and a ``Rubric`` that scores the finished rollout.
+:func:`load_environment` wraps any prm-gym text env (Math-v0, SQL-v0, ToolUse-v0, Code-v0,
+WebShop-v0, ...) as a ``vf.MultiTurnEnv``:
+
+* **Dataset.** ``num_examples`` tasks (and ``num_eval_examples`` for ``eval_dataset``), one row
+  each: ``prompt`` (the env's reset observation as a user message, after ``system_prompt`` when
+  given), ``answer`` (the gold as text) and ``info`` (``task_id``, ``task_seed``,
+  ``task_index``: what the rollout resets the env with, so a row always replays its task).
+* **Rollout.** Each rollout plays one episode of its own env instance (instances are pooled and
+  reused). Every assistant message is one env action: its text content (after the
+  environment's ``parser``; thinking kept in ``reasoning_content`` is not part of it) is passed
+  to ``env.step`` as the action string, the moment the model's turn is recorded; the next user
+  message is the env's observation (with ``Error: ...`` appended when the env rejected the
+  action). The rollout ends when the episode terminates or truncates (the final observation is
+  the rollout's ``final_env_response``) or at ``max_turns`` (the episode then stays unfinished;
+  its return so far is scored).
+* **Rubric.** ``env_return`` (weight 1): the episode's return under
+  :func:`prm_gym.make_dense` (``dense=True``: the outcome plus the family's dense terms), or its
+  outcome (``dense=False``). Plus one weight-0 metric per entry of ``info["reward_components"]``
+  (``outcome``, ``progress``, ...; summed over the episode), so verifiers logs each component
+  without counting it twice. The components sum to ``env_return``.
+* **Per-turn detail.** Each trajectory step's ``extras["prm_gym"]`` holds that turn's action,
+  reward and reward components (the step's own ``reward`` is left to verifiers, which fills in
+  the rollout reward); ``state["prm_gym"]`` holds the episode's summary (``return``,
+  ``outcome``, ``reward_components``, ``actions``, ``rewards``, ``done``, ``task_id``).
+
+Only ``verifiers``' classic (v0) API is used: ``verifiers>=0.3.1,<0.4`` (``pip install
+'prm-gym[verifiers]'``; 0.4 removed ``MultiTurnEnv``). ``verifiers`` is imported when
+:func:`load_environment` is called, not when this module is imported.
+
+This module follows verifiers' environment-module convention, so verifiers' own loader finds
+it: ``vf.load_environment("prm_gym.integrations.verifiers", env_id="prm/Math-v0")``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from prm_gym.integrations._episode import EpisodeRunner, component_names, reset_options_from
+
+__all__ = ["episode_summary", "load_environment"]
+
+_RUNNER = "_prm_gym_runner"
+_FEEDBACK = "_prm_gym_feedback"
+
+
+def _content_text(message: Any) -> str:
+    """The text of a chat message (a verifiers pydantic message or a dict)."""
+    content = message.get("content") if isinstance(message, Mapping) else message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        parts = []
+        for part in content:
+            text = part.get("text") if isinstance(part, Mapping) else getattr(part, "text", None)
+            if isinstance(text, str):
+                parts.append(text)
+        return "".join(parts)
+    return str(content)
+
+
+def _feedback(obs: Any, info: Mapping[str, Any], done: bool) -> str:
+    text = str(obs)
+    error = info.get("error")
+    if info.get("action_valid") is False and error and str(error) not in text:
+        text = f"{text}\nError: {error}"
+    if done:
+        text += "\n[The episode is over.]"
+    return text
+
+
+def episode_summary(runner: EpisodeRunner, rewards: Sequence[float]) -> dict[str, Any]:
+    """What a rollout's ``state["prm_gym"]`` holds once its episode is over or cut off."""
+    return {
+        "return": float(runner.episode_return),
+        "reward": runner.reward(),
+        "outcome": runner.outcome,
+        "reward_components": dict(runner.reward_components),
+        "actions": list(runner.actions),
+        "rewards": [float(r) for r in rewards],
+        "done": runner.done,
+        "task_id": str(runner.last_info.get("task_id", "")),
+    }
+
+
+def _rubric(vf: Any, names: Sequence[str]) -> Any:
+    def env_return(state: Any) -> float:
+        """The episode's return (dense) or its outcome."""
+        summary = state.get("prm_gym") or {}
+        return float(summary.get("reward", 0.0))
+
+    def metric(name: str) -> Any:
+        def component(state: Any) -> float:
+            summary = state.get("prm_gym") or {}
+            return float(summary.get("reward_components", {}).get(name, 0.0))
+
+        component.__name__ = component.__qualname__ = name
+        component.__doc__ = f"The episode's sum of the {name!r} reward component."
+        return component
+
+    funcs = [env_return, *(metric(name) for name in names)]
+    return vf.Rubric(funcs=funcs, weights=[1.0] + [0.0] * len(names))
+
+
+@functools.cache
+def _environment_class() -> type:
+    import verifiers as vf
+
+    base: Any = vf.MultiTurnEnv
+
+    class PrmGymMultiTurnEnv(base):
+        """A prm-gym env as a verifiers ``MultiTurnEnv`` (see the module docstring)."""
+
+        def __init__(
+            self,
+            prm_env_id: str,
+            *,
+            dense: bool,
+            coef: float | None,
+            make_kwargs: Mapping[str, Any],
+            **kwargs: Any,
+        ) -> None:
+            self.prm_env_id = prm_env_id
+            self.dense = dense
+            self.coef = coef
+            self.make_kwargs = dict(make_kwargs)
+            self._idle: list[EpisodeRunner] = []
+            super().__init__(**kwargs)
+
+        def _runner(self) -> EpisodeRunner:
+            if self._idle:
+                return self._idle.pop()
+            return EpisodeRunner(
+                self.prm_env_id, dense=self.dense, coef=self.coef, **self.make_kwargs
+            )
+
+        async def setup_state(self, state: Any) -> Any:
+            runner = self._runner()
+            state[_RUNNER] = runner
+            state["prm_gym"] = None
+            state["_prm_gym_rewards"] = []
+            info = state.get("info") or {}
+            try:
+                options = reset_options_from(info if isinstance(info, Mapping) else {})
+                runner.reset(options=options)
+            except Exception as exc:
+                raise vf.InfraError(
+                    f"{self.prm_env_id}: could not reset the env on the row's task "
+                    f"(info={info!r}): {type(exc).__name__}: {exc}"
+                ) from exc
+            return state
+
+        async def add_trajectory_step(self, state: Any, trajectory_step: Any) -> None:
+            await super().add_trajectory_step(state, trajectory_step)
+            runner: EpisodeRunner = state[_RUNNER]
+            text = "".join(_content_text(m) for m in trajectory_step["completion"])
+            parsed = self.parser.parse(text)
+            action = parsed if isinstance(parsed, str) else text
+            try:
+                obs, reward, terminated, truncated, info = runner.step(action)
+            except Exception as exc:
+                raise vf.InfraError(
+                    f"{self.prm_env_id}: env.step failed on action {action[:200]!r}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            state["_prm_gym_rewards"].append(reward)
+            trajectory_step["extras"]["prm_gym"] = {
+                "action": action,
+                "reward": reward,
+                "reward_components": dict(info.get("reward_components") or {}),
+                "action_valid": info.get("action_valid"),
+            }
+            done = bool(terminated or truncated)
+            message = vf.UserMessage(role="user", content=_feedback(obs, info, done))
+            if done:
+                state["final_env_response"] = [message]
+            else:
+                state[_FEEDBACK] = [message]
+
+        async def env_response(self, messages: Any, state: Any, **kwargs: Any) -> Any:
+            return state.pop(_FEEDBACK, None) or []
+
+        @vf.stop(priority=50)
+        async def episode_over(self, state: Any) -> bool:
+            runner = state.get(_RUNNER)
+            return runner is not None and runner.done
+
+        @vf.cleanup(priority=50)
+        async def release_episode(self, state: Any) -> None:
+            runner = state.pop(_RUNNER, None)
+            rewards = state.pop("_prm_gym_rewards", [])
+            state.pop(_FEEDBACK, None)
+            if runner is None:
+                return
+            if runner.started:
+                state["prm_gym"] = episode_summary(runner, rewards)
+            self._idle.append(runner)
+
+        @vf.teardown
+        async def close_envs(self) -> None:
+            while self._idle:
+                self._idle.pop().close()
+
+    return PrmGymMultiTurnEnv
+
+
+def load_environment(
+    env_id: str = "prm/Math-v0",
+    *,
+    dense: bool = True,
+    coef: float | None = None,
+    num_examples: int = 64,
+    num_eval_examples: int = 32,
+    seed: int = 0,
+    max_turns: int = 32,
+    system_prompt: str | None = None,
+    **make_kwargs: Any,
+) -> Any:
+    """A prm-gym text env as a ``verifiers`` multi-turn environment (see the module docstring).
+
+    Args:
+        env_id: Registered prm-gym text env id (e.g. ``"prm/Math-v0"``).
+        dense: Reward = the episode's return under the family's dense stack (else its outcome).
+        coef: Weight of the dense terms (``None``: the family's default).
+        num_examples: Rows of the training ``dataset`` (tasks drawn with ``seed``).
+        num_eval_examples: Rows of ``eval_dataset`` (drawn with ``seed + 1``); 0: none
+            (verifiers then evaluates on ``dataset``).
+        seed: Seeds the task draws. Same arguments, same rows.
+        max_turns: verifiers' turn limit (the env's own step limit usually ends the episode
+            first); a rollout cut here keeps its return so far.
+        system_prompt: Optional system message put before each task.
+        **make_kwargs: Passed to ``gym.make`` (e.g. ``level=2``).
+
+    Returns:
+        A ``vf.MultiTurnEnv``: use it with ``env.evaluate(client, model)``, ``vf-eval`` or
+        prime-rl.
+
+    Raises:
+        ImportError: verifiers (0.3.x) is not installed.
+        ValueError: ``num_examples < 1``, ``num_eval_examples < 0`` or ``max_turns < 1``.
+    """
+    try:
+        import verifiers as vf
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "load_environment needs verifiers: pip install 'prm-gym[verifiers]'"
+        ) from exc
+    if getattr(vf, "MultiTurnEnv", None) is None:  # pragma: no cover - depends on the install
+        raise ImportError(
+            f"verifiers {getattr(vf, '__version__', '?')} has no MultiTurnEnv (0.4 removed the "
+            "classic API): pip install 'verifiers>=0.3.1,<0.4'"
+        )
+    if num_examples < 1:
+        raise ValueError(f"num_examples must be >= 1, got {num_examples}")
+    if num_eval_examples < 0:
+        raise ValueError(f"num_eval_examples must be >= 0, got {num_eval_examples}")
+    if max_turns < 1:
+        raise ValueError(f"max_turns must be >= 1, got {max_turns}")
+    probe = EpisodeRunner(env_id, dense=dense, coef=coef, **make_kwargs)
+    names = component_names(probe.env) if dense else ("outcome",)
+    probe.close()
+    dataset = _tasks(env_id, num_examples, seed, make_kwargs)
+    eval_dataset = _tasks(env_id, num_eval_examples, seed + 1, make_kwargs)
+    return _environment_class()(
+        env_id,
+        dense=dense,
+        coef=coef,
+        make_kwargs=make_kwargs,
+        dataset=dataset,
+        eval_dataset=eval_dataset,
+        system_prompt=system_prompt,
+        rubric=_rubric(vf, names),
+        max_turns=max_turns,
+    )
+
+
+def _tasks(env_id: str, n: int, seed: int, make_kwargs: Mapping[str, Any]) -> Any:
+    """``n`` rows ``prompt`` / ``answer`` / ``info`` (``None`` when ``n == 0``)."""
+    if n == 0:
+        return None
+    from prm_gym.integrations.trl import tasks_dataset
+
+    rows = tasks_dataset(env_id, n=n, seed=seed, chat=True, **make_kwargs)
+    keys = ("task_id", "task_seed", "task_index")
+    return rows.map(
+        lambda row: {"info": {key: row[key] for key in keys}}, remove_columns=list(keys)
+    )
