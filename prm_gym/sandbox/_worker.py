@@ -7,22 +7,24 @@ so it uses the standard library only and never imports ``prm_gym``.
 Processes::
 
     fork server (root, never runs untrusted code): unshares an empty network namespace and a
-    │  private mount namespace (spare temp dirs and hidden paths covered read-only), pre-imports
-    │  a few modules, then forks one worker per request
+    │  private mount namespace, pivots into a new read-only root that holds only the
+    │  interpreter's and the system's directories and a few devices (hidden paths covered
+    │  read-only), pre-imports a few modules, then forks one worker per request
     └─ init: raw clone() into new pid, mount, IPC and UTS namespaces (pid 1 there, root,
        │  trusted, not dumpable, subreaper); private tmpfs on /tmp, fresh /proc, work dir,
        │  clean environment; says "ready" on fd 4. Serves jobs one at a time, each in a fresh
        │  job process. When init exits the kernel kills everything left in the pid namespace.
        └─ job process, the judge: forked by init ahead of its job; forks the solution process,
           │  then drops to the judge uid (setgroups([]) + setgid + setuid), never dumpable,
-          │  reads ONE job from fd 0 (code, trusted helpers and setup, tests), sets its
-          │  rlimits, sends the code to the solution process, runs the tests with the
-          │  solution's functions bound to proxies, streams one JSON line per event to fd 3,
-          │  writes a byte to its fd 4 (the done pipe), exits
+          │  installs the seccomp filter (no_new_privs), reads ONE job from fd 0 (code,
+          │  trusted helpers and setup, tests), sets its rlimits, sends the code to the
+          │  solution process, runs the tests with the solution's functions bound to proxies,
+          │  streams one JSON line per event to fd 3, writes a byte to its fd 4 (the done
+          │  pipe), exits
           └─ solution process: keeps only its request and answer pipes (fds 3, 4), stdout
-             and stderr; drops to the sandbox uid, sets its rlimits, runs the code, then
-             answers each call with the result as plain data (never sees the tests, the job
-             pipe or the event pipe)
+             and stderr; drops to the sandbox uid, installs the seccomp filter, sets its
+             rlimits, runs the code, then answers each call with the result as plain data
+             (never sees the tests, the job pipe or the event pipe)
 
 Only plain data crosses from the solution to the judge (see ``to_plain``/``from_plain``): the
 judge compares exact builtin values with its own ``==``, so nothing the submission does in its
@@ -410,12 +412,13 @@ def _switch_root() -> bool:
         return False
     import tempfile  # the host's /tmp; the directory is removed again below
 
-    stage = tempfile.mkdtemp(prefix="prm_gym_root_")
     try:
-        if not _mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"):
-            os.rmdir(stage)
-            return False
+        stage = tempfile.mkdtemp(prefix="prm_gym_root_")
     except OSError:
+        return False
+    if not _mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"):
+        with contextlib.suppress(OSError):
+            os.rmdir(stage)
         return False
     try:
         _build_root(stage)

@@ -136,8 +136,8 @@ class SandboxConfig:
         syscall_filter: Install a seccomp filter in every job process (x86_64 and aarch64)
             that makes namespace, mount, ``chroot``, tracing, keyring, ``bpf``, perf, module,
             kexec and file-handle calls fail with ``EPERM``.
-        tmpfs_mb: Size of each private tmpfs mounted on ``/tmp``, ``/var/tmp``, ``/dev/shm``
-            and ``/run/lock`` inside the sandbox.
+        tmpfs_mb: Size of each worker's private tmpfs on ``/tmp`` (its work dir is
+            ``/tmp/work``).
         hidden_paths: Directories (or files) made empty inside the sandbox (also inside the
             new root, e.g. this package installed in ``site-packages``).
         python: Interpreter to run; ``None`` picks :func:`default_python`.
