@@ -390,7 +390,9 @@ def interpreter_paths() -> list[str]:
     for entry in sys.path:
         if entry and os.path.isabs(entry):
             real = os.path.realpath(entry)
-            if any(real == root or real.startswith(root + "/") for root in roots):
+            # Strictly below a prefix: a venv made in the project folder itself has that
+            # folder as its prefix, and a .pth entry may name it.
+            if any(real.startswith(root + "/") for root in roots):
                 paths.append(entry)
     for prefix in sorted(prefixes):
         if os.path.realpath(prefix) in roots:
@@ -410,10 +412,10 @@ def _switch_root() -> bool:
     number = _PIVOT_ROOT_SYSCALL.get(os.uname().machine)
     if number is None:
         return False
-    import tempfile  # the host's /tmp; the directory is removed again below
-
+    # A new folder in the host's /tmp (mkdir never follows a link), removed again below.
+    stage = f"/tmp/prm_gym_root_{os.getpid()}_{os.urandom(6).hex()}"
     try:
-        stage = tempfile.mkdtemp(prefix="prm_gym_root_")
+        os.mkdir(stage, 0o700)
     except OSError:
         return False
     if not _mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755"):
