@@ -40,6 +40,12 @@ import datetime, decimal, fractions, heapq, itertools, random, re, statistics
 open("mine.txt", "w").write("my own file")
 def mine():
     return read(os.path.join(os.getcwd(), "mine.txt"))
+def linked(path):
+    os.symlink(path, "link")
+    try:
+        return read("link")
+    finally:
+        os.unlink("link")
 def computed():  # in the code's process: its own imports work
     return [math.sqrt(16), json.loads("[1]"), collections.Counter("aab")["a"],
             str(decimal.Decimal("1.5")), statistics.median([1, 3, 5])]
@@ -91,7 +97,12 @@ def test_host_files_are_hidden_and_the_code_still_runs(box: Sandbox, outside: Pa
         for folder in ("/work", "/home", "/root", "/srv", "/opt", "/var", "/run", "/mnt",
                        str(REPO), str(outside))
     ]  # fmt: skip
+    readme = str(REPO / "README.md")
     tests += [
+        # A link in the work dir resolves in the sandbox's root; init's root is not reachable.
+        f"assert linked({readme!r}) == 'FileNotFoundError'",
+        f"assert read('/proc/1/root' + {readme!r}) == 'PermissionError'",
+        f"assert read('/proc/self/root' + {readme!r}) == 'FileNotFoundError'",
         "assert read('mine.txt') == 'read:my own file'",
         "assert mine() == 'read:my own file'",
         "assert computed() == [4.0, [1], 2, '1.5', 3]",
