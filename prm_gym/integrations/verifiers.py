@@ -33,7 +33,8 @@ Only ``verifiers``' classic (v0) API is used: ``verifiers>=0.3.1,<0.4`` (``pip i
 :func:`load_environment` is called, not when this module is imported.
 
 This module follows verifiers' environment-module convention, so verifiers' own loader finds
-it: ``vf.load_environment("prm_gym.integrations.verifiers", env_id="prm/Math-v0")``.
+it: ``vf.load_environment("prm_gym.integrations.verifiers", prm_env_id="prm/Math-v0")`` (the
+loader's own first argument is named ``env_id``, hence ``prm_env_id``).
 """
 
 from __future__ import annotations
@@ -222,6 +223,7 @@ def load_environment(
     seed: int = 0,
     max_turns: int = 32,
     system_prompt: str | None = None,
+    prm_env_id: str | None = None,
     **make_kwargs: Any,
 ) -> Any:
     """A prm-gym text env as a ``verifiers`` multi-turn environment (see the module docstring).
@@ -237,6 +239,9 @@ def load_environment(
         max_turns: verifiers' turn limit (the env's own step limit usually ends the episode
             first); a rollout cut here keeps its return so far.
         system_prompt: Optional system message put before each task.
+        prm_env_id: Overrides ``env_id``. verifiers' loader takes the module name as its own
+            ``env_id``, so name the prm-gym env with this there:
+            ``vf.load_environment("prm_gym.integrations.verifiers", prm_env_id="prm/SQL-v0")``.
         **make_kwargs: Passed to ``gym.make`` (e.g. ``level=2``).
 
     Returns:
@@ -258,6 +263,8 @@ def load_environment(
             f"verifiers {getattr(vf, '__version__', '?')} has no MultiTurnEnv (0.4 removed the "
             "classic API): pip install 'verifiers>=0.3.1,<0.4'"
         )
+    if prm_env_id is not None:
+        env_id = prm_env_id
     if num_examples < 1:
         raise ValueError(f"num_examples must be >= 1, got {num_examples}")
     if num_eval_examples < 0:
