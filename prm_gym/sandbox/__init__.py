@@ -93,7 +93,8 @@ Verified on a root Linux host by ``tests/test_sandbox.py``, ``tests/test_sandbox
   namespace, the same pid.
 * Runaway code ends within the wall-clock ``timeout`` (plus a few ms), memory within
   ``memory_mb`` (``MemoryError``), forks within ``max_processes``, files within
-  ``max_file_mb`` (and ``tmpfs_mb`` in total), output within ``output_flood_bytes``.
+  ``max_file_mb`` (and ``tmpfs_mb`` in total), output within ``output_flood_bytes``, test
+  results within 1 MiB (the error names the cap that was hit).
 * Results are a deterministic function of (code, tests, limits): identical from a fresh, a
   pre-started or a reused worker (only ``duration`` and ``warm`` differ).
 
@@ -131,22 +132,21 @@ Limits and fallbacks
   (one empty file per pair ever used) stay in ``/run/prm_gym_sandbox_uids`` (or ``/tmp``).
 * The workers of one fork server share its (empty) network namespace: two jobs running at the
   same time could talk over an abstract Unix socket; neither can reach the host's network.
-* Per-worker pid namespaces use a raw ``clone`` (x86_64 and aarch64); elsewhere workers are
-  plain forks without a pid namespace or private ``/tmp`` (recorded in the result), and a
+* Per-worker pid namespaces use a raw ``clone`` (x86_64 and aarch64); where it fails workers
+  are plain forks without a pid namespace (recorded in the result; inside the new root each
+  unshares its own mount namespace for a private ``/tmp``, elsewhere there is none), and a
   process the code detaches with ``setsid`` can outlive the job until its CPU limit.
 * Memory is bounded by address space, not by a cgroup. ``/proc`` is the worker's own (its
-  processes only); ``/sys`` is absent, so ``os.cpu_count()`` and libraries that read it fall
-  back to their defaults.
+  processes only); ``/sys`` is absent (libraries that read it fall back to their defaults).
 * What remains possible against the verdict: the code sees each call's arguments, so it can
   special-case the inputs it is called with (memorise answers across turns); it can read what
   the new root holds, so a dataset file with the tests must not lie in the interpreter's or
   the system's directories (``CodeEnv`` also covers the JSONL file it loaded, which matters
   only without the new root; add others to :attr:`SandboxConfig.hidden_paths`); it can fail
-  on purpose. Tests whose checks need more
-  than plain data (a returned object's methods, a mutated argument, a generator consumed
-  lazily, a class instance) fail by design. With ``judge_uid=None`` (or without root) the
-  code's process shares the judge's uid: it can kill the judge (the run fails) but still not
-  read or write it (never dumpable).
+  on purpose. Tests whose checks need more than plain data (a returned object's methods, a
+  mutated argument, a generator consumed lazily, a class instance) fail by design. With
+  ``judge_uid=None`` (or without root) the code's process shares the judge's uid: it can kill
+  the judge (the run fails) but still not read or write it (never dumpable).
 * The tests, ``helpers`` and ``setup`` are trusted for the verdict (they run in the judge) but
   still sandboxed (a dataset's tests cannot reach the host).
 * Module-level plain constants the tests read are those after the code ran (later changes by
