@@ -299,3 +299,36 @@ def test_bad_arguments_are_clear_errors() -> None:
         load_environment("prm/Math-v0", num_examples=0)
     with pytest.raises(ValueError, match="max_turns"):
         load_environment("prm/Math-v0", max_turns=0)
+
+
+def test_env_server_mode_rebuilds_the_env_in_worker_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """prime-rl runs environments behind verifiers' env server (spawned worker processes that
+    rebuild the env from env_id / env_args): the rollouts there score the same."""
+    vf = _vf()
+    import asyncio
+
+    from prm_gym.integrations.verifiers import load_environment
+
+    monkeypatch.setenv("PRM_GYM_TEST_KEY", "none")
+    env = load_environment("prm/Math-v0", num_examples=2, num_eval_examples=0, max_turns=3)
+    assert env.env_id == "prm_gym.integrations.verifiers"
+    assert env.env_args["prm_env_id"] == "prm/Math-v0" and env.env_args["max_turns"] == 3
+    policy = _gold_policy("prm/Math-v0", env.get_dataset())
+
+    async def run(base_url: str) -> Any:
+        await env.start_server(startup_timeout=120.0)
+        try:
+            config = vf.ClientConfig(api_base_url=base_url, api_key_var="PRM_GYM_TEST_KEY")
+            return await env.evaluate(config, "tiny", num_examples=2)
+        finally:
+            await env.stop_server()
+
+    with OpenAICompatibleServer(policy) as server:
+        results = asyncio.run(run(server.base_url))
+    outputs = results["outputs"]
+    assert len(outputs) == 2 and len(server.requests) == 6  # 3 turns each, in the workers
+    for output in outputs:
+        assert output["error"] is None and output["stop_condition"] == "max_turns_reached"
+        assert _check_against_replay("prm/Math-v0", output) > 0.0

@@ -274,6 +274,18 @@ def load_environment(
     probe = EpisodeRunner(env_id, dense=dense, coef=coef, **make_kwargs)
     names = component_names(probe.env) if dense else ("outcome",)
     probe.close()
+    # How verifiers rebuilds this env in its env-server workers (start_server, prime-rl).
+    env_args = {
+        "prm_env_id": env_id,
+        "dense": dense,
+        "coef": coef,
+        "num_examples": num_examples,
+        "num_eval_examples": num_eval_examples,
+        "seed": seed,
+        "max_turns": max_turns,
+        "system_prompt": system_prompt,
+        **make_kwargs,
+    }
     dataset = _tasks(env_id, num_examples, seed, make_kwargs)
     eval_dataset = _tasks(env_id, num_eval_examples, seed + 1, make_kwargs)
     return _environment_class()(
@@ -286,6 +298,8 @@ def load_environment(
         system_prompt=system_prompt,
         rubric=_rubric(vf, names),
         max_turns=max_turns,
+        env_id=__name__,
+        env_args=env_args,
     )
 
 
