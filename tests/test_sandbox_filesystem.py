@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from prm_gym.envs.code import CodeEnv
-from prm_gym.sandbox import Sandbox, SandboxConfig, SandboxLimits
+from prm_gym.sandbox import Sandbox, SandboxConfig, SandboxLimits, default_python
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "fs-secret-7f3a"
@@ -245,3 +245,32 @@ def test_the_interpreter_paths_leave_out_an_editable_checkout(
             os.path.realpath(os.path.dirname(sys.executable))
         ), path
     assert str(REPO) not in {os.path.realpath(p) for p in paths}
+
+
+def test_hidden_paths_inside_the_new_root_stay_hidden() -> None:
+    """``SandboxConfig.hidden_paths`` inside an allowed directory (this package installed in
+    ``site-packages`` holds the reference solutions) are covered in the new root too."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    python = default_python()
+    stdlib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
+    folder, module = os.path.join(stdlib, "xmlrpc"), os.path.join(stdlib, "antigravity.py")
+    if not (os.path.isdir(folder) and os.path.isfile(module)):
+        pytest.skip("this standard library lacks xmlrpc/ or antigravity.py")
+    config = SandboxConfig(hidden_paths=(folder, module))
+    with Sandbox(pool_size=0, config=config, limits=SandboxLimits(timeout=10.0)) as box:
+        result = box.run_tests(
+            READ,
+            [
+                f"assert listing({folder!r}) == []",
+                f"assert read({module!r}) == 'read:'",
+                f"assert read({os.path.join(stdlib, 'this.py')!r}).startswith('read:s = ')",
+            ],
+        )
+    assert result.host_files_hidden
+    assert result.passed, result.report()
