@@ -200,9 +200,13 @@ def test_a_venv_inside_a_checkout_shows_only_its_interpreter_dirs() -> None:
         config = SandboxConfig(python=python)
         with Sandbox(pool_size=0, config=config, limits=SandboxLimits(timeout=10.0)) as box:
             result = box.run_tests(
-                READ + "import sys\nPREFIX = sys.prefix\nfrom venv_only_module import VALUE\n",
+                READ + "import subprocess, sys\nPREFIX = sys.prefix\n"
+                "from venv_only_module import VALUE\n"
+                "AGAIN = subprocess.run([sys.executable, '-c', 'import sys; print(sys.prefix)'],"
+                " capture_output=True, text=True, timeout=10).stdout.strip()\n",
                 [
                     f"assert PREFIX == {str(checkout / '.venv')!r}",
+                    f"assert AGAIN == {str(checkout / '.venv')!r}",  # bin/ and pyvenv.cfg
                     "assert VALUE == 42",
                     f"assert read({str(checkout / 'secret.txt')!r}) == 'FileNotFoundError'",
                     f"assert listing({str(checkout)!r}) == ['.venv']",

@@ -98,7 +98,7 @@ SYSTEM_PATHS = (
     "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32",
     "/usr/libexec", "/usr/share", "/usr/local/bin", "/usr/local/lib", "/usr/local/lib64",
     "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime",
-    "/etc/timezone",
+    "/etc/timezone", "/etc/alternatives",
 )  # fmt: skip
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 DEVICE_LINKS = {
@@ -471,15 +471,21 @@ def _build_root(root: str) -> None:
         os.symlink(target, root + link)
 
 
-def _mirror_links(root: str, path: str) -> None:
+def _mirror_links(root: str, path: str, depth: int = 0) -> None:
     """Recreate under ``root`` the host's symbolic links on the way to ``path`` (``/lib ->
-    usr/lib``, a venv's ``bin/python -> /usr/bin/python3.11``), so it resolves there too."""
+    usr/lib``, a venv's ``bin/python -> /usr/bin/python3.11``) and along each link's chain
+    (``/usr/bin/python3 -> /etc/alternatives/python3 -> ...``), so it resolves there too."""
+    if depth > 8:
+        return
     current = "/"
     for part in path.strip("/").split("/"):
         step = os.path.join(current, part)
-        if os.path.islink(step) and not os.path.lexists(root + step):
-            os.makedirs(root + current, 0o755, exist_ok=True)
-            os.symlink(os.readlink(step), root + step)
+        if os.path.islink(step):
+            target = os.readlink(step)
+            if not os.path.lexists(root + step):
+                os.makedirs(root + current, 0o755, exist_ok=True)
+                os.symlink(target, root + step)
+            _mirror_links(root, os.path.join(current, target), depth + 1)
         current = os.path.realpath(step)
 
 
