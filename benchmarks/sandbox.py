@@ -95,7 +95,8 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {platform.python_version()}, load {_load()}")
     print(
         f"isolation: network={probe.network_isolated} filesystem={probe.filesystem_isolated} "
-        f"pid={probe.pid_isolated} privileges_dropped={probe.privileges_dropped}"
+        f"pid={probe.pid_isolated} privileges_dropped={probe.privileges_dropped} "
+        f"host_files_hidden={probe.host_files_hidden} syscalls_filtered={probe.syscalls_filtered}"
     )
     print(
         f"pool: {stats.executions} executions by {stats.workers_started} workers "

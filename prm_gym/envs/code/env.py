@@ -95,8 +95,10 @@ class CodeEnv(TextEnv):
     ``task_id``, ``action_valid``; after an executed submission ``tests`` (one dict per test:
     ``index``, ``test``, ``passed``, ``error_type``, ``message``), ``num_passed``,
     ``num_tests``, ``execution_status`` (a :data:`prm_gym.sandbox.STATUSES` value),
-    ``isolation``; ``error`` when the submission was invalid, its execution failed (names the
-    cause: ``time limit exceeded``, ``memory limit exceeded``, ``syntax error``, ...) or a
+    ``isolation`` (``network``, ``filesystem``, ``pid``, ``privileges_dropped``,
+    ``host_files_hidden``, ``syscalls_filtered``: which sandbox protections held); ``error``
+    when the submission was invalid, its execution failed (names the cause: ``time limit
+    exceeded``, ``memory limit exceeded``, ``syntax error``, ...) or a
     test failed (the first failure); ``outcome`` on the final step.
 
     ## Arguments
@@ -241,6 +243,8 @@ class CodeEnv(TextEnv):
                 "filesystem": result.filesystem_isolated,
                 "pid": result.pid_isolated,
                 "privileges_dropped": result.privileges_dropped,
+                "host_files_hidden": result.host_files_hidden,
+                "syscalls_filtered": result.syscalls_filtered,
             },
         }
         self._last = {"tests": tests, "status": result.status}
