@@ -332,3 +332,88 @@ def test_env_server_mode_rebuilds_the_env_in_worker_processes(
     for output in outputs:
         assert output["error"] is None and output["stop_condition"] == "max_turns_reached"
         assert _check_against_replay("prm/Math-v0", output) > 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Tool mode (vf.StatefulToolEnv)
+# ---------------------------------------------------------------------------------------------
+
+
+def _tool_calls(output: Mapping[str, Any]) -> list[tuple[str, dict]]:
+    calls = []
+    for message in output["completion"]:
+        if _role(message) != "assistant":
+            continue
+        raw = message.get("tool_calls") if isinstance(message, Mapping) else message.tool_calls
+        for call in raw or []:  # verifiers' outputs hold each call as a JSON string
+            parsed = json.loads(call) if isinstance(call, str) else call
+            if not isinstance(parsed, Mapping):
+                parsed = parsed.model_dump()
+            calls.append((parsed["name"], json.loads(parsed["arguments"])))
+    return calls
+
+
+def _replay_tools(env_id: str, info: Mapping[str, Any], calls: list[tuple[str, dict]]) -> Any:
+    """The same tool calls on a fresh TRL environment_factory instance (an independent path)."""
+    from prm_gym.integrations.trl import environment_factory
+
+    instance = environment_factory(env_id)()
+    instance.reset(**info)
+    for name, arguments in calls:
+        method = getattr(instance, name, None)
+        if method is None or instance.done:
+            continue
+        try:
+            method(**arguments)
+        except TypeError:  # bad arguments: verifiers reports them, the env never sees them
+            continue
+    return instance
+
+
+def test_tool_mode_plays_tooluse_through_tool_calls() -> None:
+    _vf()
+    from prm_gym.integrations.verifiers import TOOLS_SYSTEM_PROMPT, load_environment
+
+    env = load_environment("prm/ToolUse-v0", tools=True, num_examples=2, num_eval_examples=0)
+    names = {tool.name for tool in env.tool_defs}
+    assert {"calculator", "convert_units", "answer"} <= names
+    assert all("episode" not in tool.parameters.get("properties", {}) for tool in env.tool_defs)
+    dataset = env.get_dataset()
+    assert dataset[0]["prompt"][0] == {"role": "system", "content": TOOLS_SYSTEM_PROMPT}
+    probe = gym.make("prm/ToolUse-v0")
+    gold = {}
+    for row in dataset:
+        probe.reset(options=reset_options_from(row["info"]))
+        gold[row["prompt"][-1]["content"]] = probe.unwrapped.task.answer
+
+    def respond(messages: list[dict[str, str]], body: Mapping[str, Any]) -> Any:
+        assert {t["function"]["name"] for t in body["tools"]} == names
+        task = gold[next(m["content"] for m in messages if m["role"] == "user")]
+        turn = sum(m["role"] == "assistant" for m in messages)
+        if turn == 0:  # a bad call first: an unknown tool and a call with a wrong argument
+            return {
+                "content": None,
+                "tool_calls": [
+                    {"name": "fly", "arguments": {}},
+                    {"name": "calculator", "arguments": {"formula": "1"}},
+                ],
+            }
+        calls = task["calls"]
+        if turn - 1 < len(calls):
+            call = calls[turn - 1]
+            return {"tool_calls": [{"name": call["name"], "arguments": call["parameters"]}]}
+        return {"tool_calls": [{"name": "answer", "arguments": {"answer": str(task["answer"])}}]}
+
+    outputs, _ = _evaluate(env, respond, num_examples=2, state_columns=["prm_gym"])
+    for output in outputs:
+        assert output["error"] is None and output["stop_condition"] == "episode_over"
+        tool_replies = [_text(m) for m in output["completion"] if _role(m) == "tool"]
+        assert "fly" in tool_replies[0] and "formula" in tool_replies[1]
+        assert output["metrics"]["outcome"] == 1.0
+        replay = _replay_tools("prm/ToolUse-v0", output["info"], _tool_calls(output))
+        assert replay.done
+        assert output["reward"] == pytest.approx(replay.get_reward(), abs=1e-9)
+        for name, value in replay.reward_components.items():
+            assert output["metrics"][name] == pytest.approx(value, abs=1e-9)
+        assert output["prm_gym"]["actions"] == replay.actions
+        assert sum(output["prm_gym"]["rewards"]) == pytest.approx(output["reward"])

@@ -9,11 +9,12 @@ beyond the loopback interface and no downloads:
   request's ``max_tokens`` / ``max_completion_tokens``, ``temperature``, ``top_p``, ``n``,
   ``stop`` and ``seed`` become :class:`~prm_gym.llm.SamplingParams`, and each choice carries the
   generated text, its finish reason and its token log-probabilities;
-* or any callable ``respond(prompt, body) -> str`` (a scripted policy): ``prompt`` is the
-  request's chat messages (each ``content`` flattened to text) or its completion prompt.
+* or any callable ``respond(prompt, body)`` (a scripted policy, :data:`Responder`): ``prompt``
+  is the request's chat messages (each ``content`` flattened to text) or its completion prompt;
+  it returns the reply text, or a message with ``tool_calls`` to script a tool-calling model.
 
-Tool definitions in a request are ignored (the reply is plain text). Requests are served on
-threads; generation is serialised with a lock. A malformed request gets a 400 with an
+Tool definitions in a request are not interpreted (a backend's reply is plain text). Requests
+are served on threads; generation is serialised with a lock. A malformed request gets a 400 with an
 OpenAI-style ``{"error": {"message": ...}}`` body, a prompt over the model's context a 400 worded
 as vLLM words it, and any other failure a 500 with the exception's message.
 
@@ -40,8 +41,10 @@ from typing import Any
 
 __all__ = ["OpenAICompatibleServer", "Responder"]
 
-Responder = Callable[[Any, Mapping[str, Any]], str]
-"""A scripted policy: ``(chat messages or completion prompt, request body) -> reply text``."""
+Responder = Callable[[Any, Mapping[str, Any]], "str | Mapping[str, Any]"]
+"""A scripted policy: ``(chat messages or completion prompt, request body) -> reply``, the reply
+being the text, or a message ``{"content": str | None, "tool_calls": [{"name": str,
+"arguments": dict | str}, ...]}`` (chat only; each call gets an id)."""
 
 
 class _BadRequest(ValueError):
@@ -72,6 +75,41 @@ def _messages(body: Mapping[str, Any]) -> list[dict[str, str]]:
             raise _BadRequest(f"each message needs a string 'role', got {message!r}")
         out.append({"role": str(message["role"]), "content": _text(message.get("content"))})
     return out
+
+
+# (content, tool_calls, finish_reason, token_ids, logprobs) of one choice
+_Choice = tuple[
+    str | None, list[dict[str, Any]] | None, str, tuple[int, ...], tuple[float, ...] | None
+]
+
+
+def _scripted(reply: Any, k: int) -> _Choice:
+    """A responder's reply as a choice: text, or a message with ``tool_calls``."""
+    if isinstance(reply, str):
+        return reply, None, "stop", (), None
+    if not isinstance(reply, Mapping):
+        raise TypeError(f"a responder returns a string or a message dict, got {reply!r}")
+    calls = []
+    for i, call in enumerate(reply.get("tool_calls") or []):
+        arguments = call.get("arguments", {})
+        calls.append(
+            {
+                "id": f"call_{k}_{i}",
+                "type": "function",
+                "function": {
+                    "name": str(call["name"]),
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                },
+            }
+        )
+    content = reply.get("content")
+    return (
+        None if content is None else str(content),
+        calls or None,
+        "tool_calls" if calls else "stop",
+        (),
+        None,
+    )
 
 
 class OpenAICompatibleServer:
@@ -176,13 +214,12 @@ class OpenAICompatibleServer:
         with self._lock:
             choices = self._choices(prompt, body, n)
         payloads = []
-        for k, (text, finish, token_ids, logprobs) in enumerate(choices):
+        for k, (text, tool_calls, finish, token_ids, logprobs) in enumerate(choices):
             if chat:
-                choice: dict[str, Any] = {
-                    "index": k,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": finish,
-                }
+                message: dict[str, Any] = {"role": "assistant", "content": text}
+                if tool_calls:
+                    message["tool_calls"] = tool_calls
+                choice: dict[str, Any] = {"index": k, "message": message, "finish_reason": finish}
                 if logprobs is not None:
                     choice["logprobs"] = {
                         "content": [
@@ -198,7 +235,7 @@ class OpenAICompatibleServer:
             else:
                 choice = {"index": k, "text": text, "finish_reason": finish, "logprobs": None}
             payloads.append(choice)
-        completion_tokens = sum(len(c[2]) for c in choices)
+        completion_tokens = sum(len(c[3]) for c in choices)
         return {
             "id": f"cmpl-{len(self.requests)}",
             "object": "chat.completion" if chat else "text_completion",
@@ -212,11 +249,9 @@ class OpenAICompatibleServer:
             },
         }
 
-    def _choices(
-        self, prompt: Any, body: Mapping[str, Any], n: int
-    ) -> list[tuple[str, str, tuple[int, ...], tuple[float, ...] | None]]:
+    def _choices(self, prompt: Any, body: Mapping[str, Any], n: int) -> list[_Choice]:
         if not hasattr(self.policy, "generate"):
-            return [(str(self.policy(prompt, body)), "stop", (), None) for _ in range(n)]
+            return [_scripted(self.policy(prompt, body), k) for k in range(n)]
         from prm_gym.llm import SamplingParams
 
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -236,7 +271,8 @@ class OpenAICompatibleServer:
             raise _BadRequest(f"bad sampling parameters: {exc}") from exc
         [generations] = self.policy.generate([prompt], params)
         return [
-            (g.text, g.finish_reason, tuple(g.token_ids), tuple(g.logprobs)) for g in generations
+            (str(g.text), None, str(g.finish_reason), tuple(g.token_ids), tuple(g.logprobs))
+            for g in generations
         ]
 
 
