@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import os
 import resource
+import shutil
+import tempfile
 import time
 
 import pytest
@@ -233,23 +235,26 @@ def test_close_is_idempotent_and_releases_processes() -> None:
         sandbox.run_tests(ADD, [])
 
 
-def _host_temp_dirs() -> set[str]:
-    return {p for p in os.listdir("/tmp") if p.startswith("prm_gym_sandbox_")}
-
-
-def test_without_namespaces_still_limits_and_cleans_up() -> None:
+def test_without_namespaces_still_limits_and_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    before = _host_temp_dirs()
-    config = SandboxConfig(namespaces=False)
-    with Sandbox(pool_size=0, config=config, limits=SandboxLimits(timeout=3)) as sandbox:
-        result = sandbox.run_tests(PROBE + "import os\nCWD = os.getcwd()\n", [
-            "assert 1_000_000 <= info()['uid'] < 1_065_536", "assert spawn_sleepers(40) < 40",
-            "assert CWD.startswith('/tmp/prm_gym_sandbox_')",
-        ])  # fmt: skip
-        assert result.passed, result.report()
-        assert not result.network_isolated and not result.filesystem_isolated
-    assert _host_temp_dirs() <= before  # the host temp dir was removed
+    # A temp dir of our own, so other sandboxes on the machine cannot confuse the check.
+    host_tmp = tempfile.mkdtemp(prefix="prm_gym_test_tmp_")
+    os.chmod(host_tmp, 0o755)
+    monkeypatch.setattr(tempfile, "tempdir", host_tmp)
+    try:
+        config = SandboxConfig(namespaces=False)
+        limits = SandboxLimits(timeout=3)
+        with Sandbox(pool_size=0, config=config, limits=limits) as sandbox:
+            result = sandbox.run_tests(PROBE + "import os\nCWD = os.getcwd()\n", [
+                "assert 1_000_000 <= info()['uid'] < 1_065_536", "assert spawn_sleepers(40) < 40",
+                f"assert CWD.startswith({host_tmp + '/prm_gym_sandbox_'!r})",
+            ])  # fmt: skip
+            assert result.passed, result.report()
+            assert not result.network_isolated and not result.filesystem_isolated
+        assert os.listdir(host_tmp) == []  # the host temp dir was removed
+    finally:
+        shutil.rmtree(host_tmp, ignore_errors=True)
 
 
 def test_bad_arguments() -> None:
