@@ -26,14 +26,9 @@ from prm_gym.testing.conformance import CHECKS, ConformanceReport
 LONG = os.environ.get("PRM_GYM_CONFORMANCE_LONG") == "1"
 
 
-#: (env id, check) -> why it fails today. Remove an entry once its fix lands; the cases are
-#: xfail(strict=False), so a fixed env passes either way. Details: notes/conformance_findings.md.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("prm/Math-v0", "step_time"): (
-        "issue 15: hangs fixed in fa58c76, but 'Answer: 1e-400' still takes 2.6-4.2 s per step "
-        "(the 2 s checker bound is paid more than once), near the 5 s bound on a loaded machine"
-    ),
-}
+#: (env id, check) -> why it fails today, for a known fault whose fix has not landed: the case is
+#: xfail(strict=False). Empty: every registered env passes every check.
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 _reports: dict[str, ConformanceReport] = {}
 
