@@ -11,9 +11,11 @@ WebShop-v0, ...) as a ``vf.MultiTurnEnv``:
   given), ``answer`` (the gold as text) and ``info`` (``task_id``, ``task_seed``,
   ``task_index``: what the rollout resets the env with, so a row always replays its task).
 * **Rollout.** Each rollout plays one episode of its own env instance (instances are pooled and
-  reused). Every assistant message is one env action: its text content (after the
-  environment's ``parser``; thinking kept in ``reasoning_content`` is not part of it) is passed
-  to ``env.step`` as the action string, the moment the model's turn is recorded; the next user
+  reused). Every assistant message is one env action: its text content (thinking the server
+  returns as ``reasoning_content`` is not part of it; ``env.parser.parse`` is applied when it
+  returns a string: verifiers' default parser keeps the text, ``env.parser = vf.ThinkParser()``
+  drops a ``<think>`` block) is passed to ``env.step`` as the action string, the moment the
+  model's turn is recorded; the next user
   message is the env's observation (with ``Error: ...`` appended when the env rejected the
   action). The rollout ends when the episode terminates or truncates (the final observation is
   the rollout's ``final_env_response``) or at ``max_turns`` (the episode then stays unfinished;
