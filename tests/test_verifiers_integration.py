@@ -8,6 +8,7 @@ The server tests run everywhere; the verifiers tests skip without ``verifiers>=0
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -151,6 +152,12 @@ def test_server_answers_openai_clients_and_rejects_bad_requests() -> None:
         assert status == 400 and "messages" in body["error"]["message"]
         status, body = _post(server.base_url + "/embeddings", b"{}")
         assert status == 404
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.putrequest("POST", "/v1/chat/completions")
+        connection.putheader("Content-Length", "lots")
+        connection.endheaders()
+        assert connection.getresponse().status == 400
+        connection.close()
     with pytest.raises(TypeError, match="policy"):
         OpenAICompatibleServer(42)
 
@@ -417,3 +424,23 @@ def test_tool_mode_plays_tooluse_through_tool_calls() -> None:
             assert output["metrics"][name] == pytest.approx(value, abs=1e-9)
         assert output["prm_gym"]["actions"] == replay.actions
         assert sum(output["prm_gym"]["rewards"]) == pytest.approx(output["reward"])
+
+
+def test_a_row_naming_an_unknown_task_is_a_rollout_error_not_a_crash() -> None:
+    vf = _vf()
+    from openai import AsyncOpenAI
+
+    from prm_gym.integrations.verifiers import load_environment
+
+    env = load_environment("prm/Math-v0", num_examples=1, num_eval_examples=0)
+    good = env.get_dataset()[0]
+    bad = {"prompt": good["prompt"], "example_id": 1, "info": {"task_id": "no-such-task"}}
+    with OpenAICompatibleServer(lambda prompt, body: "\\boxed{1}") as server:
+        client = vf.OpenAIChatCompletionsClient(
+            AsyncOpenAI(base_url=server.base_url, api_key="none", max_retries=0)
+        )
+        results = env.generate_sync([dict(good), bad], client, model="tiny")
+    ok, failed = results["outputs"]
+    assert ok["error"] is None and failed["stop_condition"] == "has_error"
+    assert "no-such-task" in failed["error"]["message"] and failed["reward"] == 0.0
+    assert len(server.requests) == 1  # the bad row never reached the model

@@ -47,6 +47,9 @@ being the text, or a message ``{"content": str | None, "tool_calls": [{"name": s
 "arguments": dict | str}, ...]}`` (chat only; each call gets an id)."""
 
 
+_MAX_BODY = 64 * 2**20  # bytes of one request body
+
+
 class _BadRequest(ValueError):
     pass
 
@@ -303,7 +306,14 @@ def _make_handler(server: OpenAICompatibleServer) -> type[BaseHTTPRequestHandler
                 self._error(404, f"no route GET {self.path}")
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= _MAX_BODY:
+                self.close_connection = True
+                self._error(400, f"Content-Length must be between 0 and {_MAX_BODY} bytes")
+                return
             raw = self.rfile.read(length) if length > 0 else b""
             path = self.path.split("?", 1)[0].rstrip("/")
             if path not in ("/v1/chat/completions", "/v1/completions"):
