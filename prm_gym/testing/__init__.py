@@ -5,6 +5,9 @@
 * :func:`check_env_conformance` -- the env contract: hostile actions with a time bound per step,
   determinism, snapshots, vector envs, close and resource leaks
   (:mod:`prm_gym.testing.conformance`).
+* :mod:`prm_gym.testing.openai_server` -- ``OpenAICompatibleServer``, a loopback
+  OpenAI-compatible chat/completions server over a local backend or a scripted policy, for
+  offline tests of HTTP-based trainer stacks.
 """
 
 from prm_gym.testing.conformance import CheckResult, ConformanceReport, check_env_conformance
