@@ -8,9 +8,9 @@ Commands come from the README's ```bash blocks and from inline `prm-gym ...` /
 `python benchmarks/...` / `python examples/...` code spans (placeholders such as COMMAND or
 ENV_ID are skipped). Long runs are shrunk only through their own documented flags (``--steps``,
 ``--n``, ``--episodes``, ``--quick`` where a script has it; :data:`SHRINK`), the install
-commands are skipped (CI runs them), ``prm-gym play`` gets ``:quit`` on stdin, and a command
-that needs a local model directory is reported as skipped. Prints one line per command with its
-exit code and time, and exits 1 if any ran and failed.
+commands and commands that talk to a server URL are skipped, ``prm-gym play`` gets ``:quit``
+on stdin, and a command that needs a local model directory is reported as skipped. Prints one
+line per command with its exit code and time, and exits 1 if any ran and failed.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ def shrink(command: str) -> tuple[list[str] | None, str]:
     """The argv to run (``None`` to skip) and a note."""
     if "pip install" in command:
         return None, "install command (CI runs it)"
+    if re.search(r"https?://", command):
+        return None, "needs a running server at the URL it names"
     argv = shlex.split(command.replace("PYTHONPATH=. ", ""))
     if argv[0] == "python":
         argv[0] = sys.executable
