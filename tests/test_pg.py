@@ -136,6 +136,36 @@ def test_every_option_gives_finite_losses(advantage: Any, credit: Any, gate: boo
     assert record["kl"] >= 0
 
 
+class ParityEnv(SayEnv):
+    """One step; the outcome is the env instance's parity (0, 1, 0, 1, ... by construction)."""
+
+    made = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parity = float(ParityEnv.made % 2)
+        ParityEnv.made += 1
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        info = {"outcome": self.parity, "reward_components": {"outcome": self.parity}}
+        return "", self.parity, True, False, info
+
+
+class ZeroEnv(SayEnv):
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        return "", 0.0, True, False, {"outcome": 0.0, "reward_components": {"outcome": 0.0}}
+
+
+@pytest.mark.parametrize(("env_cls", "share"), [(ZeroEnv, 1.0), (ParityEnv, 0.0)])
+def test_record_reports_zero_variance_groups_and_sampled_nll(env_cls: Any, share: float) -> None:
+    ParityEnv.made = 0
+    config = PGConfig(group_size=2, prompts_per_iteration=3, max_new_tokens=3, beta=0.0)
+    [record] = PGTrainer(_backend(), env_cls, config).train(1, progress=False)
+    assert record["zero_var_groups"] == share
+    # Near-flat logits over 128 tokens: about ln 128 = 4.85 nats per sampled token.
+    assert 4.0 < record["sampled_nll"] < 5.5
+
+
 # -- advantages -------------------------------------------------------------------------------
 def test_step_advantages_to_tokens() -> None:
     assert step_advantages_to_tokens([0.5, -1.0, 0.0], [2, 0, 3]).tolist() == [

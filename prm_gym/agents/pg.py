@@ -585,6 +585,8 @@ class PGTrainer:
         samples = self._samples(trajectories, advantages)
         stats = self.update(samples) if samples else {}
         self.iteration += 1
+        groups = outcomes.reshape(-1, self.config.group_size)
+        sampled = [-lp for s in samples for lp in s.old_logprobs]
         record: dict[str, float] = {
             "iteration": float(self.iteration),
             "reward": float(np.mean([t.total_reward for t in trajectories])),
@@ -592,6 +594,10 @@ class PGTrainer:
             "process": float(process.sum(axis=-1).mean()),
             "steps": float(np.mean([len(t.actions) for t in trajectories])),
             "tokens": float(sum(len(s.token_ids) for s in samples)),
+            # Groups whose outcomes are all equal: no outcome signal (GRPO's advantage is 0).
+            "zero_var_groups": float(np.mean(groups.max(axis=1) == groups.min(axis=1))),
+            # Mean negative log-prob of the sampled tokens: a one-sample entropy estimate.
+            "sampled_nll": float(np.mean(sampled)) if sampled else 0.0,
             **stats,
         }
         return record
@@ -606,8 +612,11 @@ class PGTrainer:
 
         Each record has ``iteration``, ``reward`` (mean episode return as the env paid it),
         ``outcome``, ``process`` (mean episode sum of the raw process component), ``loss``,
-        ``pg_loss``, ``kl``, ``clip_frac``, ``grad_norm``, ``steps`` and ``tokens``. Every record
-        is logged at INFO level and passed to each callback.
+        ``pg_loss``, ``kl``, ``clip_frac``, ``grad_norm``, ``steps``, ``tokens``,
+        ``zero_var_groups`` (share of groups whose ``K`` outcomes are all equal, so the outcome
+        gives them no signal) and ``sampled_nll`` (mean negative sampling log-prob per generated
+        token, a one-sample estimate of the policy's entropy: a fall towards 0 is collapse).
+        Every record is logged at INFO level and passed to each callback.
 
         Args:
             iterations: Number of iterations (>= 1).
