@@ -91,6 +91,8 @@ VARIANTS = ("outcome", "raw_sum", "progress", "pure", "prime", "trained_prm")
 EVAL_SEED = 10_000_000
 #: Task seeds of the trained PRM's labelled solutions.
 PRM_SEED = 20_000_000
+#: Task seeds of the fixed training pool (``--train-tasks``).
+POOL_SEED = 30_000_000
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,9 @@ class Settings:
     eval_every: int = 5
     eval_tasks: int = 64
     prm_solutions: int = 1500
+    #: 0: every update draws fresh procedural problems; N > 0: updates draw from a fixed pool
+    #: of N problems (disjoint from SFT and held-out), and accuracy on the pool is measured too.
+    train_tasks: int = 0
 
     def base_key(self) -> str:
         return (
@@ -273,9 +278,11 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
 # ---------------------------------------------------------------------------------------------
 # evaluation and the hacking signal
 # ---------------------------------------------------------------------------------------------
-def eval_tasks(n: int) -> list[Task]:
+def eval_tasks(n: int, first_seed: int = EVAL_SEED) -> list[Task]:
+    """``n`` procedural problems of the benchmark's families and levels, seeds from
+    ``first_seed`` (default: the held-out ones; :data:`POOL_SEED`: the training pool)."""
     config = MathConfig(families=FAMILIES, levels=LEVELS)
-    return [generate(config, EVAL_SEED + i) for i in range(n)]
+    return [generate(config, first_seed + i) for i in range(n)]
 
 
 def idle_steps(task: Task, actions: Sequence[str]) -> int:
@@ -392,7 +399,10 @@ def run_one(
         process_coef=s.process_coef,
         seed=seed,
     )
-    kw = _env_kwargs()
+    kw: dict[str, Any] = _env_kwargs()
+    pool = eval_tasks(s.train_tasks, POOL_SEED) if s.train_tasks else []
+    if pool:
+        kw = {"tasks": pool, "max_steps": MAX_STEPS}
     prime_models: tuple[Any, Any] | None = None
     env_fn: Callable[[], gym.Env[Any, Any]]
     if variant == "outcome":
@@ -479,6 +489,9 @@ def run_one(
     def point(u: int) -> None:
         t = time.perf_counter()
         stats = evaluate(backend, tasks, s)
+        if pool:
+            in_pool = evaluate(backend, pool[: s.eval_tasks], s)
+            stats.update({f"pool_{k}": v for k, v in in_pool.items()})
         curve.append({"update": float(u), "tokens": tokens, **stats})
         timer.setdefault("eval", 0.0)
         timer["eval"] += time.perf_counter() - t
@@ -539,20 +552,27 @@ def by_variant(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, An
 def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
     """The markdown table: final accuracies, speed-up against outcome-only, hacking, timings."""
     groups = by_variant(results)
-    target = None
+    pool = s.train_tasks > 0
+    keys = ("greedy", "pool_greedy") if pool else ("greedy",)
+    targets: dict[str, float] = {}
     caveat = ""
     if "outcome" in groups:
-        _, y = _curves(groups["outcome"], "greedy")
-        target = float(y.mean(axis=0)[-1])
-        if target <= float(y.mean(axis=0)[0]):
-            caveat = (
-                " Outcome-only did not improve on the base policy, so the ratio column measures"
-                " no speed-up (every curve 'reaches' it at update 0)."
-            )
+        for key in keys:
+            _, y = _curves(groups["outcome"], key)
+            targets[key] = float(y.mean(axis=0)[-1])
+            if targets[key] <= float(y.mean(axis=0)[0]):
+                caveat += (
+                    f" Outcome-only did not improve its {key.replace('_', ' ')} accuracy on the"
+                    " base policy, so that ratio column measures no speed-up (every curve"
+                    " 'reaches' it at update 0)."
+                )
+    pool_head = (
+        " pool greedy (final) | updates to outcome's final pool greedy (ratio) |" if pool else ""
+    )
     head = (
         "| variant | seeds | greedy acc (final) | pass@K (final) | updates to outcome's final "
-        "greedy (ratio) | steps/episode | idle share | gen s/upd | env+reward s/upd | "
-        "opt s/upd |\n|---|---|---|---|---|---|---|---|---|---|"
+        f"greedy (ratio) |{pool_head} steps/episode | idle share | zero-var groups | gen s/upd "
+        "| env+reward s/upd | opt s/upd |\n|---" + "|---" * (10 + 2 * pool) + "|"
     )
     lines = [head]
     for name in [v for v in VARIANTS if v in groups]:
@@ -561,23 +581,30 @@ def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
         _, p = _curves(runs, "pass_at_k")
         _, st = _curves(runs, "steps")
         _, idle = _curves(runs, "idle_share")
-        reach = "–"
-        if target is not None:
-            mean = g.mean(axis=0)
-            hit = np.nonzero(mean >= target - 1e-9)[0]
+
+        def reach(key: str, x: np.ndarray = x, runs: list[dict[str, Any]] = runs) -> str:
+            if key not in targets:
+                return "–"
+            mean = _curves(runs, key)[1].mean(axis=0)
+            hit = np.nonzero(mean >= targets[key] - 1e-9)[0]
             if len(hit):
                 u = float(x[hit[0]])
-                reach = f"{u:g} ({u / s.updates:.2f})"
-            else:
-                reach = f"> {s.updates} (not reached)"
+                return f"{u:g} ({u / s.updates:.2f})"
+            return f"> {s.updates} (not reached)"
 
         def ms(a: np.ndarray, fmt: str = ".3f") -> str:
             return f"{a.mean():{fmt}} ± {a.std():{fmt}}"
 
+        pool_cells = ""
+        if pool:
+            _, pg = _curves(runs, "pool_greedy")
+            pool_cells = f" {ms(pg[:, -1])} (from {pg[:, 0].mean():.3f}) | {reach('pool_greedy')} |"
+        zero_var = [t.get("zero_var_groups", np.nan) for r in runs for t in r["train"]]
         lines.append(
             f"| {name} | {len(runs)} | {ms(g[:, -1])} (from {g[:, 0].mean():.3f}) "
-            f"| {ms(p[:, -1])} | {reach} | {ms(st[:, -1], '.2f')} "
+            f"| {ms(p[:, -1])} | {reach('greedy')} |{pool_cells} {ms(st[:, -1], '.2f')} "
             f"| {ms(idle[:, -1])} (from {idle[:, 0].mean():.3f}) "
+            f"| {np.mean(zero_var) if zero_var else float('nan'):.2f} "
             f"| {np.mean([r['gen_s'] for r in runs]):.2f} "
             f"| {np.mean([r['env_s'] for r in runs]):.2f} "
             f"| {np.mean([r['opt_s'] for r in runs]):.2f} |"
@@ -587,7 +614,15 @@ def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
         f"{s.updates} updates of {s.prompts} prompts x {s.group_size} samples; ratio = updates "
         "for the variant's mean greedy curve to reach outcome-only's final mean greedy accuracy, "
         "over the budget (evaluated every "
-        f"{s.eval_every} updates); idle share on sampled held-out episodes.{caveat}\n"
+        f"{s.eval_every} updates); idle share on sampled held-out episodes; zero-var groups = "
+        "mean share of an update's groups whose K outcomes are all equal (no outcome signal)."
+        + (
+            f" Training prompts drawn from a fixed pool of {s.train_tasks} problems; pool greedy"
+            f" on the first {min(s.train_tasks, s.eval_tasks)} of them."
+            if pool
+            else ""
+        )
+        + f"{caveat}\n"
     )
     return "\n".join(lines) + note
 
@@ -639,6 +674,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--prompts", type=int, default=None, help="prompts per update")
     parser.add_argument("--group-size", type=int, default=None, help="K samples per prompt")
     parser.add_argument("--process-coef", type=float, default=None, help="PGConfig.process_coef")
+    parser.add_argument(
+        "--train-tasks",
+        type=int,
+        default=None,
+        help="draw training prompts from a fixed pool of N problems and measure accuracy on it "
+        "too (default 0: fresh problems every update)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", type=Path, default=Path("llm_learning_out"))
@@ -655,6 +697,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "prompts": args.prompts,
         "group_size": args.group_size,
         "process_coef": args.process_coef,
+        "train_tasks": args.train_tasks,
     }
     s = replace(s, **{k: v for k, v in overrides.items() if v is not None})
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)

@@ -85,6 +85,27 @@ def test_one_variant_one_update(tmp_path: Path) -> None:
     assert list(tmp_path.glob("base_policy_*/sft.json"))
 
 
+def test_train_pool_trains_on_its_problems_and_measures_them(tmp_path: Path) -> None:
+    """``--train-tasks N``: a pool disjoint from the held-out problems, its accuracy reported."""
+    bench = _bench()
+    pool = {t.prompt for t in bench.eval_tasks(3, bench.POOL_SEED)}
+    held_out = {t.prompt for t in bench.eval_tasks(2)}
+    assert not pool & held_out
+    argv = ["--quick", "--variants", "outcome", "--updates", "2", "--sft-steps", "5"]
+    argv += ["--sft-solutions", "50", "--eval-tasks", "2", "--train-tasks", "3"]
+    bench.main([*argv, "--out", str(tmp_path)])
+    _check_outputs(tmp_path, ("outcome",), 2)
+    data = json.loads((tmp_path / "llm_learning.json").read_text())
+    assert data["settings"]["train_tasks"] == 3
+    for point in data["runs"][0]["curve"]:
+        assert 0.0 <= point["pool_greedy"] <= 1.0
+    for record in data["runs"][0]["train"]:
+        assert 0.0 <= record["zero_var_groups"] <= 1.0
+    md = (tmp_path / "llm_learning.md").read_text()
+    assert "pool greedy (final)" in md.splitlines()[0]
+    assert md.splitlines()[1].count("---") == md.splitlines()[0].count("|") - 1
+
+
 @pytest.mark.slow
 def test_quick_runs_every_variant(tmp_path: Path) -> None:
     """``--quick`` runs all six variants end to end and writes the table, JSON and PNG."""
