@@ -634,8 +634,19 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     groups = by_variant(results)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    panels = (("greedy", "update"), ("pass_at_k", "update"), ("greedy", "tokens"))
+    panels: tuple[tuple[str, str], ...] = (
+        ("greedy", "update"),
+        ("pass_at_k", "update"),
+        ("greedy", "tokens"),
+    )
+    if all("pool_greedy" in p for r in results for p in r["curve"]):
+        panels += (("pool_greedy", "update"),)
+    labels = {
+        "greedy": "held-out greedy accuracy",
+        "pass_at_k": "held-out pass@K",
+        "pool_greedy": "training-pool greedy accuracy",
+    }
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.7 * len(panels), 4))
     for ax, (key, xkey) in zip(axes, panels, strict=True):
         for name in [v for v in VARIANTS if v in groups]:
             runs = groups[name]
@@ -646,7 +657,7 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Path:
                 x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.15, linewidth=0
             )
         ax.set_xlabel("updates" if xkey == "update" else "generated training tokens")
-        ax.set_ylabel("held-out " + ("greedy accuracy" if key == "greedy" else "pass@K"))
+        ax.set_ylabel(labels[key])
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("GRPO on prm/Math-v0 (linear+fraction, level 1): mean, min/max over seeds")
