@@ -693,6 +693,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--updates", type=int, default=None, help="updates per run")
     parser.add_argument("--sft-steps", type=int, default=None, help="base-policy SFT steps")
     parser.add_argument("--sft-solutions", type=int, default=None, help="SFT solutions")
+    parser.add_argument("--n-layer", type=int, default=None, help="policy layers (3)")
+    parser.add_argument("--n-embd", type=int, default=None, help="policy width (96)")
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out problems")
     parser.add_argument("--eval-every", type=int, default=None, help="updates between evals")
     parser.add_argument("--lr", type=float, default=None, help="RL learning rate")
@@ -716,6 +718,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "updates": args.updates,
         "sft_steps": args.sft_steps,
         "sft_solutions": args.sft_solutions,
+        "n_layer": args.n_layer,
+        "n_embd": args.n_embd,
         "eval_tasks": args.eval_tasks,
         "eval_every": args.eval_every,
         "lr": args.lr,
