@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from _benchmarks import load_benchmark
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("matplotlib")
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "llm_learning", ROOT / "benchmarks/llm_learning.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["llm_learning"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("llm_learning")
 
 
 def _check_outputs(out: Path, variants: tuple[str, ...], updates: int) -> None:

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from _benchmarks import load_benchmark
 
 pytest.importorskip("stable_baselines3")
 
 from prm_gym.agents.curves import LearningCurve
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "sample_efficiency", ROOT / "benchmarks/sample_efficiency.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sample_efficiency"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("sample_efficiency")
 
 
 def test_band_covers_the_longest_run_and_holds_a_stopped_run_at_its_last_rate() -> None:
