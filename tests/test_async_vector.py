@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from _scripted import ADDITIONS, ScriptedBackend
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import prm_gym  # noqa: F401 - registers the envs
 from prm_gym.agents import LLMAgent, rollout, trajectory_to_dict
 from prm_gym.core.vector import ThreadedVectorEnv, info_at, make_threaded_vec
-from prm_gym.llm import Generation, Prompt, SamplingParams
-
-ADDITIONS = [
-    {"id": f"add-{a}-{b}", "prompt": f"What is {a} + {b}?", "answer": str(a + b)}
-    for a, b in [(2, 3), (10, 7), (21, 4), (8, 8), (30, 12), (5, 9), (40, 2)]
-]
-
-
-class ScriptedBackend:
-    """Answers "What is A + B?" in two steps; the second is wrong when A is odd."""
-
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:
-        out = []
-        for messages in prompts:
-            assert not isinstance(messages, str)
-            task = next(m["content"] for m in messages if m["role"] == "user")
-            a, b = map(int, re.findall(r"\d+", task)[:2])
-            steps = sum(m["role"] == "assistant" for m in messages)
-            answer = a + b + (a % 2)
-            text = f"Step 1: {a} + {b} = {a + b}" if steps == 0 else f"\\boxed{{{answer}}}"
-            ids = tuple(range(len(text.split())))
-            out.append([Generation(text, ids, tuple(-0.1 for _ in ids), "stop")])
-        return out
-
-    def logprobs(
-        self, prompts: Sequence[Prompt], continuations: Sequence[str]
-    ) -> list[list[float]]:
-        return [[-0.1] for _ in prompts]
 
 
 class Blocking(gym.Wrapper[Any, Any, Any, Any]):

@@ -13,11 +13,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from _scripted import ADDITIONS, ScriptedBackend
 
 import prm_gym  # noqa: F401 - registers the envs
 from prm_gym.agents import LLMAgent, rollout, trajectory_to_dict
 from prm_gym.core import StepContext
-from prm_gym.llm import Generation, Prompt, SamplingParams
 
 ray = pytest.importorskip("ray")
 
@@ -29,41 +29,6 @@ from prm_gym.distributed import (  # noqa: E402
 )
 from prm_gym.rewards import RuleVerifier  # noqa: E402
 from prm_gym.wrappers.vector import VectorProcessReward  # noqa: E402
-
-ADDITIONS = [
-    {"id": f"add-{a}-{b}", "prompt": f"What is {a} + {b}?", "answer": str(a + b)}
-    for a, b in [(2, 3), (10, 7), (21, 4), (8, 8), (30, 12), (5, 9), (40, 2)]
-]
-
-
-class ScriptedBackend:
-    """Two steps per task, wrong answer when A is odd; ``on_call(k)`` runs before call ``k``."""
-
-    def __init__(self, on_call: Any = None) -> None:
-        self.calls = 0
-        self.on_call = on_call
-
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:
-        import re
-
-        self.calls += 1
-        if self.on_call is not None:
-            self.on_call(self.calls)
-        out = []
-        for messages in prompts:
-            assert not isinstance(messages, str)
-            task = next(m["content"] for m in messages if m["role"] == "user")
-            a, b = map(int, re.findall(r"\d+", task)[:2])
-            steps = sum(m["role"] == "assistant" for m in messages)
-            text = f"Step 1: {a} + {b} = {a + b}" if steps == 0 else f"\\boxed{{{a + b + a % 2}}}"
-            ids = tuple(range(len(text.split())))
-            out.append([Generation(text, ids, tuple(-0.1 for _ in ids), "stop")])
-        return out
-
-    def logprobs(
-        self, prompts: Sequence[Prompt], continuations: Sequence[str]
-    ) -> list[list[float]]:
-        return [[-0.1] for _ in prompts]
 
 
 @pytest.fixture(scope="module", autouse=True)

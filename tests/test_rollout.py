@@ -10,6 +10,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from _scripted import ADDITIONS
 from gymnasium.vector import AutoresetMode
 
 import prm_gym
@@ -23,11 +24,6 @@ from prm_gym.agents import (
 from prm_gym.llm import Generation, Prompt, SamplingParams
 from prm_gym.rewards import RuleVerifier
 from prm_gym.wrappers.vector import VectorProcessReward
-
-ADDITIONS = [
-    {"id": f"add-{a}-{b}", "prompt": f"What is {a} + {b}?", "answer": str(a + b)}
-    for a, b in [(2, 3), (10, 7), (21, 4), (8, 8), (30, 12), (5, 9), (40, 2)]
-]
 
 
 class ScriptedBackend:
