@@ -21,6 +21,12 @@ for every variant. Variants:
 * ``raw_sum``      + the raw per-step RuleVerifier sum (``ProcessReward(env, RuleVerifier())``);
 * ``progress``     + ``prm_gym.make_dense`` (progress form: each step earns the rise of the
                    share of gold values established by correct steps);
+* ``gated``        + the raw sum under G-RA gating (``PGConfig(gate=True)``: process rewards
+                   count only in trajectories whose outcome is right; "Stabilizing Long-term
+                   Multi-turn Reinforcement Learning with Gated Rewards", 2025);
+* ``pav``          + PAV progress under a prover policy (:class:`ProverProgress`: ``V(s_{h+1})
+                   - V(s_h)``, ``V`` the success share of 4 rollouts of the frozen base policy
+                   from each prefix; "Rewarding Progress", Setlur et al., 2024);
 * ``pure``         + RuleVerifier under PURE min-form credit (``PGConfig(credit="min_form")``;
                    "Stop Summation: Min-Form Credit Assignment Is All Process Reward Model
                    Needs for Reasoning", 2025);
@@ -94,13 +100,19 @@ import numpy as np
 
 import prm_gym
 from prm_gym.core.task import Task
-from prm_gym.envs.math.experts import noisy_solutions
+from prm_gym.envs.math.experts import NoiseLevel, noisy_solutions
 from prm_gym.envs.math.generator import MathConfig, generate
 
-FAMILIES = ("linear", "fraction")
-LEVELS = (1,)
 MAX_STEPS = 4
-VARIANTS = ("outcome", "raw_sum", "progress", "pure", "prime", "trained_prm")
+VARIANTS = ("outcome", "raw_sum", "gated", "progress", "pav", "pure", "prime", "trained_prm")
+#: ``--regime``: the problems and the SFT solver's noise (:class:`NoiseLevel` fields ``p, q,
+#: flip_add, flip_sub``). ``procedure``: two-step word problems whose base-policy errors are
+#: procedural (``+``/``-`` chosen wrong, carried on to the answer): behaviours RL can change.
+#: ``slips``: the first design, whose errors turned out to be arithmetic facts.
+REGIMES: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[float, ...]]] = {
+    "procedure": (("arithmetic",), (1,), (0.0, 0.0, 0.25, 0.6)),
+    "slips": (("linear", "fraction"), (1,), (0.2, 0.2)),
+}
 #: Held-out task seeds start here (the SFT solutions use seeds 0 .. sft_solutions - 1).
 EVAL_SEED = 10_000_000
 #: Task seeds of the trained PRM's labelled solutions.
@@ -134,11 +146,26 @@ class Settings:
     #: 0: every update draws fresh procedural problems; N > 0: updates draw from a fixed pool
     #: of N problems (disjoint from SFT and held-out), and accuracy on the pool is measured too.
     train_tasks: int = 0
+    #: A key of :data:`REGIMES`: the problems and the SFT data's noise.
+    regime: str = "procedure"
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return REGIMES[self.regime][0]
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        return REGIMES[self.regime][1]
+
+    @property
+    def noise(self) -> tuple[float, ...]:
+        return REGIMES[self.regime][2]
 
     def base_key(self) -> str:
+        regime = "" if self.regime == "slips" else f"_{self.regime}"
         return (
             f"base_policy_L{self.n_layer}x{self.n_embd}_v{self.vocab_size}"
-            f"_n{self.sft_solutions}_s{self.sft_steps}_b{self.sft_batch}"
+            f"_n{self.sft_solutions}_s{self.sft_steps}_b{self.sft_batch}{regime}"
         )
 
 
@@ -159,8 +186,8 @@ QUICK = Settings(
 )
 
 
-def _env_kwargs() -> dict[str, Any]:
-    return {"families": FAMILIES, "levels": LEVELS, "max_steps": MAX_STEPS}
+def _env_kwargs(s: Settings) -> dict[str, Any]:
+    return {"families": s.families, "levels": s.levels, "max_steps": MAX_STEPS}
 
 
 _INSTRUCTIONS = "\n\nSolve the problem step by step"
@@ -178,21 +205,28 @@ class ProblemOnly(gym.ObservationWrapper[Any, Any, Any]):
         return str(observation).split(_INSTRUCTIONS, 1)[0]
 
 
-def math_env(inner: Callable[[], gym.Env[Any, Any]] | None = None) -> gym.Env[Any, Any]:
-    """The benchmark's env: ``inner()`` (default ``gym.make("prm/Math-v0", ...)``) shown
-    through :class:`ProblemOnly`."""
-    return ProblemOnly(inner() if inner is not None else gym.make("prm/Math-v0", **_env_kwargs()))
+def math_env(inner: Callable[[], gym.Env[Any, Any]]) -> gym.Env[Any, Any]:
+    """The benchmark's env: ``inner()`` shown through :class:`ProblemOnly`."""
+    return ProblemOnly(inner())
 
 
 # ---------------------------------------------------------------------------------------------
 # base policy (supervised, cached)
 # ---------------------------------------------------------------------------------------------
-def _sft_examples(n: int) -> list[tuple[list[dict[str, str]], str]]:
-    """``(chat history before the step, step)`` pairs of ``n`` noisy scripted solutions, with
-    the env's own observations, as :class:`~prm_gym.agents.LLMAgent` will render them."""
-    env = math_env()
+def _sft_examples(s: Settings) -> list[tuple[list[dict[str, str]], str]]:
+    """``(chat history before the step, step)`` pairs of ``s.sft_solutions`` noisy scripted
+    solutions, with the env's own observations, as :class:`~prm_gym.agents.LLMAgent` will
+    render them."""
+    env = math_env(lambda: gym.make("prm/Math-v0", **_env_kwargs(s)))
     out: list[tuple[list[dict[str, str]], str]] = []
-    for sol in noisy_solutions(n, 0, noise=(0.2, 0.2), levels=LEVELS, families=FAMILIES):
+    solutions = noisy_solutions(
+        s.sft_solutions,
+        0,
+        noise=NoiseLevel(*s.noise),
+        levels=s.levels,
+        families=s.families,
+    )
+    for sol in solutions:
         obs, _ = env.reset(options={"task": sol.task})
         history = [{"role": "user", "content": str(obs)}]
         for action in sol.actions:
@@ -220,7 +254,7 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
     if (path / "sft.json").exists():
         return path
     t0 = time.perf_counter()
-    examples = _sft_examples(s.sft_solutions)
+    examples = _sft_examples(s)
     corpus = [h[0]["content"] for h, _ in examples[:2000]] + [a for _, a in examples[:4000]]
     _, tok = tiny_causal_lm(vocab_size=s.vocab_size, corpus=corpus, n_layer=1, n_embd=8)
     config = GPT2Config(
@@ -277,7 +311,7 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
     tok.save_pretrained(path)
     from prm_gym.llm import TransformersBackend
 
-    stats = evaluate(TransformersBackend(model, tok), eval_tasks(s.eval_tasks), s)
+    stats = evaluate(TransformersBackend(model, tok), eval_tasks(s, s.eval_tasks), s)
     meta = {
         "params": sum(p.numel() for p in model.parameters()),
         "sft_loss": loss_value,
@@ -292,10 +326,10 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
 # ---------------------------------------------------------------------------------------------
 # evaluation and the hacking signal
 # ---------------------------------------------------------------------------------------------
-def eval_tasks(n: int, first_seed: int = EVAL_SEED) -> list[Task]:
-    """``n`` procedural problems of the benchmark's families and levels, seeds from
+def eval_tasks(s: Settings, n: int, first_seed: int = EVAL_SEED) -> list[Task]:
+    """``n`` procedural problems of the regime's families and levels, seeds from
     ``first_seed`` (default: the held-out ones; :data:`POOL_SEED`: the training pool)."""
-    config = MathConfig(families=FAMILIES, levels=LEVELS)
+    config = MathConfig(families=s.families, levels=s.levels)
     return [generate(config, first_seed + i) for i in range(n)]
 
 
@@ -371,13 +405,111 @@ class SharedScorer:
         return self
 
 
-def train_step_prm(n: int) -> Any:
+def train_step_prm(n: int, s: Settings) -> Any:
     """The ``train-prm`` step scorer (``format="step_features"``) on noisy-solver labels."""
     from prm_gym.rewards.prm_training import make_prm_dataset, train_prm
 
-    data = make_prm_dataset("prm/Math-v0", n=n, seed=PRM_SEED, levels=LEVELS)
+    data = make_prm_dataset("prm/Math-v0", n=n, seed=PRM_SEED, levels=s.levels)
     model, _ = train_prm(data, format="step_features", progress=False)
     return model
+
+
+class TaskLog(gym.Wrapper[Any, Any, Any, Any]):
+    """Records each episode's task in ``tasks`` (by id), for scorers that branch rollouts."""
+
+    def __init__(self, env: gym.Env[Any, Any], tasks: dict[str, Task]) -> None:
+        super().__init__(env)
+        self.tasks = tasks
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        task = self.env.unwrapped.task  # type: ignore[attr-defined]
+        self.tasks[task.id] = task
+        return obs, info
+
+
+class ProverProgress:
+    """PAV process rewards for a batch of trajectories: the progress of step ``h`` under a
+    prover policy mu, ``V(s_{h+1}) - V(s_h)``, where ``V(s)`` is the share of ``n_rollouts``
+    rollouts of mu from state ``s`` that end with the right answer ("Rewarding Progress:
+    Scaling Automated Process Verifiers for LLM Reasoning", Setlur et al., 2024). ``V`` after
+    the last step is the episode's outcome, so the steps' progress sums to ``outcome - V(s_0)``.
+
+    The prover is ``backend`` (here the frozen base policy), sampled at temperature 1; the
+    rollouts of every distinct prefix of a batch run in lock-step, one ``generate`` call per
+    step for all of them. Each trajectory step's ``reward_components[key]`` gets its progress.
+    """
+
+    def __init__(
+        self,
+        backend: Any,
+        tasks: dict[str, Task],
+        max_new_tokens: int,
+        n_rollouts: int = 4,
+        key: str = "pav",
+    ) -> None:
+        from prm_gym.llm import SamplingParams
+
+        self.backend, self.tasks, self.n, self.key = backend, tasks, n_rollouts, key
+        self.params = SamplingParams(max_tokens=max_new_tokens, temperature=1.0, stop=("\n",))
+
+    def values(self, starts: Sequence[tuple[Task, tuple[str, ...]]]) -> np.ndarray:
+        """``V(s)`` of each ``(task, prefix of actions)``."""
+        copies: list[tuple[int, gym.Env[Any, Any], list[dict[str, str]]]] = []
+        for j, (task, prefix) in enumerate(starts):
+            for _ in range(self.n):
+                env = math_env(
+                    lambda t=task: gym.make("prm/Math-v0", tasks=[t], max_steps=MAX_STEPS)
+                )
+                obs, _ = env.reset()
+                history = [{"role": "user", "content": str(obs)}]
+                for action in prefix:
+                    obs, *_ = env.step(action)
+                    history += [
+                        {"role": "assistant", "content": action},
+                        {"role": "user", "content": str(obs)},
+                    ]
+                copies.append((j, env, history))
+        wins = np.zeros(len(starts))
+        active = list(range(len(copies)))
+        while active:
+            generations = self.backend.generate([copies[i][2] for i in active], self.params)
+            still: list[int] = []
+            for i, gens in zip(active, generations, strict=True):
+                j, env, history = copies[i]
+                action = gens[0].text.strip()
+                obs, reward, terminated, truncated, info = env.step(action)
+                if terminated or truncated:
+                    wins[j] += float(info.get("outcome", reward)) >= 1.0
+                    env.close()
+                else:
+                    history += [
+                        {"role": "assistant", "content": action},
+                        {"role": "user", "content": str(obs)},
+                    ]
+                    still.append(i)
+            active = still
+        return wins / self.n
+
+    def label(self, trajectories: Sequence[Any]) -> None:
+        """Write each step's progress into its ``reward_components``."""
+        index: dict[tuple[str, tuple[str, ...]], int] = {}
+        starts: list[tuple[Task, tuple[str, ...]]] = []
+        for traj in trajectories:
+            for h in range(len(traj.actions)):
+                key = (traj.task_id, tuple(traj.actions[:h]))
+                if key not in index:
+                    index[key] = len(starts)
+                    starts.append((self.tasks[traj.task_id], key[1]))
+        values = self.values(starts)
+        for traj in trajectories:
+            v = [
+                values[index[(traj.task_id, tuple(traj.actions[:h]))]]
+                for h in range(len(traj.actions))
+            ]
+            v.append(float(float(traj.outcome or 0.0) >= 1.0))
+            for h, info in enumerate(traj.infos):
+                info.setdefault("reward_components", {})[self.key] = v[h + 1] - v[h]
 
 
 def _chat_prompt(tok: Any) -> Callable[[str], str]:
@@ -413,17 +545,18 @@ def run_one(
         process_coef=s.process_coef,
         seed=seed,
     )
-    kw: dict[str, Any] = _env_kwargs()
-    pool = eval_tasks(s.train_tasks, POOL_SEED) if s.train_tasks else []
+    kw: dict[str, Any] = _env_kwargs(s)
+    pool = eval_tasks(s, s.train_tasks, POOL_SEED) if s.train_tasks else []
     if pool:
         kw = {"tasks": pool, "max_steps": MAX_STEPS}
     prime_models: tuple[Any, Any] | None = None
+    prover: ProverProgress | None = None
     env_fn: Callable[[], gym.Env[Any, Any]]
     if variant == "outcome":
 
         def env_fn() -> gym.Env[Any, Any]:
             return ProblemOnly(gym.make("prm/Math-v0", **kw))
-    elif variant in ("raw_sum", "pure"):
+    elif variant in ("raw_sum", "gated", "pure"):
 
         def env_fn() -> gym.Env[Any, Any]:
             return ProblemOnly(
@@ -432,14 +565,26 @@ def run_one(
 
         if variant == "pure":
             cfg = replace(cfg, credit="min_form")
+        if variant == "gated":
+            cfg = replace(cfg, gate=True)
     elif variant == "progress":
 
         def env_fn() -> gym.Env[Any, Any]:
             return ProblemOnly(prm_gym.make_dense("prm/Math-v0", coef=0.5, **kw))
 
         cfg = replace(cfg, process_key="progress")
+    elif variant == "pav":
+        seen: dict[str, Task] = {}
+        prover = ProverProgress(
+            TransformersBackend(base, device=device, dtype=torch.float32), seen, s.max_new_tokens
+        )
+
+        def env_fn() -> gym.Env[Any, Any]:
+            return TaskLog(ProblemOnly(gym.make("prm/Math-v0", **kw)), seen)
+
+        cfg = replace(cfg, process_key="pav")
     elif variant == "trained_prm":
-        scorer = SharedScorer(train_step_prm(s.prm_solutions), 2.0, -1.0)  # 2 P - 1
+        scorer = SharedScorer(train_step_prm(s.prm_solutions, s), 2.0, -1.0)  # 2 P - 1
 
         def env_fn() -> gym.Env[Any, Any]:
             return ProblemOnly(ProcessReward(gym.make("prm/Math-v0", **kw), scorer, coef=1.0))
@@ -464,6 +609,15 @@ def run_one(
         raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
 
     trainer = PGTrainer(backend, env_fn, cfg)
+    if prover is not None:
+        plain_collect = trainer.collect
+
+        def collect_with_progress() -> Any:
+            trajectories = plain_collect()
+            prover.label(trajectories)  # type: ignore[union-attr]
+            return trajectories
+
+        trainer.collect = collect_with_progress  # type: ignore[method-assign]
     timer = {"gen": 0.0, "train_gen": 0.0, "collect": 0.0, "opt": 0.0}
     last: list[Any] = []
     generate, collect, update = backend.generate, trainer.collect, trainer.update
@@ -494,7 +648,7 @@ def run_one(
     trainer.collect = timed_collect  # type: ignore[method-assign]
     trainer.update = timed_update  # type: ignore[method-assign]
 
-    tasks = eval_tasks(s.eval_tasks)
+    tasks = eval_tasks(s, s.eval_tasks)
     render = _chat_prompt(tok)
     curve: list[dict[str, float]] = []
     train_log: list[dict[str, float]] = []
@@ -563,11 +717,14 @@ def by_variant(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, An
     return out
 
 
+_LABELS = {"greedy": "greedy", "sample_acc": "sampled", "pool_greedy": "pool greedy"}
+
+
 def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
     """The markdown table: final accuracies, speed-up against outcome-only, hacking, timings."""
     groups = by_variant(results)
     pool = s.train_tasks > 0
-    keys = ("greedy", "pool_greedy") if pool else ("greedy",)
+    keys = ("greedy", "sample_acc", "pool_greedy") if pool else ("greedy", "sample_acc")
     targets: dict[str, float] = {}
     caveat = ""
     if "outcome" in groups:
@@ -576,7 +733,7 @@ def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
             targets[key] = float(y.mean(axis=0)[-1])
             if targets[key] <= float(y.mean(axis=0)[0]):
                 caveat += (
-                    f" Outcome-only did not improve its {key.replace('_', ' ')} accuracy on the"
+                    f" Outcome-only did not improve its {_LABELS[key]} accuracy on the"
                     " base policy, so that ratio column measures no speed-up (every curve"
                     " 'reaches' it at update 0)."
                 )
@@ -585,14 +742,16 @@ def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
     )
     head = (
         "| variant | seeds | greedy acc (final) | pass@K (final) | updates to outcome's final "
-        f"greedy (ratio) |{pool_head} steps/episode | idle share | zero-var groups | gen s/upd "
-        "| env+reward s/upd | opt s/upd |\n|---" + "|---" * (10 + 2 * pool) + "|"
+        "greedy (ratio) | sampled acc (final) | updates to outcome's final sampled (ratio) |"
+        f"{pool_head} steps/episode | idle share | zero-var groups | gen s/upd "
+        "| env+reward s/upd | opt s/upd |\n|---" + "|---" * (12 + 2 * pool) + "|"
     )
     lines = [head]
     for name in [v for v in VARIANTS if v in groups]:
         runs = groups[name]
         x, g = _curves(runs, "greedy")
         _, p = _curves(runs, "pass_at_k")
+        _, sa = _curves(runs, "sample_acc")
         _, st = _curves(runs, "steps")
         _, idle = _curves(runs, "idle_share")
 
@@ -616,7 +775,8 @@ def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
         zero_var = [t.get("zero_var_groups", np.nan) for r in runs for t in r["train"]]
         lines.append(
             f"| {name} | {len(runs)} | {ms(g[:, -1])} (from {g[:, 0].mean():.3f}) "
-            f"| {ms(p[:, -1])} | {reach('greedy')} |{pool_cells} {ms(st[:, -1], '.2f')} "
+            f"| {ms(p[:, -1])} | {reach('greedy')} | {ms(sa[:, -1])} (from {sa[:, 0].mean():.3f}) "
+            f"| {reach('sample_acc')} |{pool_cells} {ms(st[:, -1], '.2f')} "
             f"| {ms(idle[:, -1])} (from {idle[:, 0].mean():.3f}) "
             f"| {np.mean(zero_var) if zero_var else float('nan'):.2f} "
             f"| {np.mean([r['gen_s'] for r in runs]):.2f} "
@@ -626,8 +786,8 @@ def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
     note = (
         f"\nmean ± std over seeds; held-out: {s.eval_tasks} problems, K = {s.group_size}; "
         f"{s.updates} updates of {s.prompts} prompts x {s.group_size} samples; ratio = updates "
-        "for the variant's mean greedy curve to reach outcome-only's final mean greedy accuracy, "
-        "over the budget (evaluated every "
+        "for the variant's mean greedy (sampled) curve to reach outcome-only's final mean greedy "
+        "(sampled) accuracy, over the budget (evaluated every "
         f"{s.eval_every} updates); idle share on sampled held-out episodes; zero-var groups = "
         "mean share of an update's groups whose K outcomes are all equal (no outcome signal)."
         + (
@@ -641,7 +801,7 @@ def table(results: Sequence[dict[str, Any]], s: Settings) -> str:
     return "\n".join(lines) + note
 
 
-def plot(results: Sequence[dict[str, Any]], path: Path) -> Path:
+def plot(results: Sequence[dict[str, Any]], path: Path, s: Settings) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -674,7 +834,11 @@ def plot(results: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.set_ylabel(labels[key])
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle("GRPO on prm/Math-v0 (linear+fraction, level 1): mean, min/max over seeds")
+    levels = ",".join(map(str, s.levels))
+    fig.suptitle(
+        f"GRPO on prm/Math-v0 ({'+'.join(s.families)}, level {levels}; regime {s.regime}): "
+        "mean, min/max over seeds"
+    )
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=80)
     plt.close(fig)
@@ -708,6 +872,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="draw training prompts from a fixed pool of N problems and measure accuracy on it "
         "too (default 0: fresh problems every update)",
     )
+    parser.add_argument(
+        "--regime",
+        choices=sorted(REGIMES),
+        default=None,
+        help="problems and SFT noise: 'procedure' (default; arithmetic word problems, + and - "
+        "chosen wrong) or 'slips' (the first design: linear and fraction, arithmetic slips)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", type=Path, default=Path("llm_learning_out"))
@@ -727,6 +898,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "group_size": args.group_size,
         "process_coef": args.process_coef,
         "train_tasks": args.train_tasks,
+        "regime": args.regime,
     }
     s = replace(s, **{k: v for k, v in overrides.items() if v is not None})
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
@@ -758,7 +930,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     (args.out / "llm_learning.json").write_text(
         json.dumps({"settings": asdict(s), "base": str(base), "runs": results}, indent=1)
     )
-    png = plot(results, args.out / "llm_learning.png")
+    png = plot(results, args.out / "llm_learning.png", s)
     print(md)
     print(f"wrote {args.out / 'llm_learning.md'}, {png} ({time.perf_counter() - t0:.0f} s total)")
 

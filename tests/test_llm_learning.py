@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from _benchmarks import load_benchmark
+
+from prm_gym.core.transcript import Trajectory
+from prm_gym.envs.math.experts import carry_forward
+from prm_gym.llm import Generation, Prompt, SamplingParams
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -78,8 +84,9 @@ def test_one_variant_one_update(tmp_path: Path) -> None:
 def test_train_pool_trains_on_its_problems_and_measures_them(tmp_path: Path) -> None:
     """``--train-tasks N``: a pool disjoint from the held-out problems, its accuracy reported."""
     bench = _bench()
-    pool = {t.prompt for t in bench.eval_tasks(3, bench.POOL_SEED)}
-    held_out = {t.prompt for t in bench.eval_tasks(2)}
+    settings = bench.Settings()
+    pool = {t.prompt for t in bench.eval_tasks(settings, 3, bench.POOL_SEED)}
+    held_out = {t.prompt for t in bench.eval_tasks(settings, 2)}
     assert not pool & held_out
     argv = ["--quick", "--variants", "outcome", "--updates", "2", "--sft-steps", "5"]
     argv += ["--sft-solutions", "50", "--eval-tasks", "2", "--train-tasks", "3"]
@@ -98,7 +105,78 @@ def test_train_pool_trains_on_its_problems_and_measures_them(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_quick_runs_every_variant(tmp_path: Path) -> None:
-    """``--quick`` runs all six variants end to end and writes the table, JSON and PNG."""
+    """``--quick`` runs every variant end to end and writes the table, JSON and PNG."""
     bench = _bench()
     bench.main(["--quick", "--out", str(tmp_path)])
     _check_outputs(tmp_path, bench.VARIANTS, bench.QUICK.updates)
+
+
+class ArithmeticProver:
+    """A scripted prover for ``arithmetic`` level-1 word problems: it does each remaining
+    operation right, carrying on from the last value the conversation reached."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:
+        self.calls += 1
+        out = []
+        for messages in prompts:
+            assert not isinstance(messages, str)
+            problem = messages[0]["content"]
+            ops = re.findall(r"(gets|gives) (\d+)", problem)
+            done = [m["content"] for m in messages if m["role"] == "assistant"]
+            value = int(re.search(r"has (\d+)", problem)[1])  # type: ignore[index]
+            for step in done:
+                value = int(re.findall(r"= (-?\d+)", step)[-1])
+            if len(done) < len(ops):
+                verb, k = ops[len(done)]
+                new = value + int(k) if verb == "gets" else value - int(k)
+                sign = "+" if verb == "gets" else "-"
+                text = f"Step {len(done) + 1}: {value} {sign} {k} = {new}."
+            else:
+                text = f"Step {len(done) + 1}: The answer is \\boxed{{{value}}}."
+            out.append([Generation(text)])
+        return out
+
+
+def test_prover_progress_charges_the_step_that_went_wrong() -> None:
+    """PAV: a step after which the prover can no longer win loses the prover's value there."""
+    import gymnasium as gym
+
+    bench = _bench()
+    settings = bench.Settings()
+    task = bench.eval_tasks(settings, 1)[0]
+    seen = {task.id: task}
+    prover = bench.ProverProgress(ArithmeticProver(), seen, max_new_tokens=32, n_rollouts=2)
+    gold = list(task.metadata["gold_steps"])
+    first = re.search(r"(\d+) ([-+]) (\d+) = (-?\d+)", gold[0])
+    assert first is not None
+    a, op, b, gold_value = first.groups()
+    wrong_value = str(int(a) - int(b) if op == "+" else int(a) + int(b))
+    flipped = f"Step 1: {a} {'-' if op == '+' else '+'} {b} = {wrong_value}."
+    carried = {gold_value: wrong_value}
+    consistent = [flipped, *(carry_forward(step, carried) for step in gold[1:])]
+
+    def play(actions: list[str]) -> Trajectory:
+        env = bench.math_env(lambda: gym.make("prm/Math-v0", tasks=[task], max_steps=4))
+        obs, info = env.reset()
+        traj = Trajectory(task_id=info["task_id"], prompt=str(obs))
+        for action in actions:
+            obs, reward, terminated, truncated, info = env.step(action)
+            traj.append(action, str(obs), float(reward), dict(info))
+            if terminated or truncated:
+                break
+        return traj
+
+    right = play(gold)
+    wrong = play(consistent)
+    late = play([*gold[:-1], gold[-1].replace("{", "{1")])  # a wrong final answer
+    assert (right.outcome, wrong.outcome, late.outcome) == (1.0, 0.0, 0.0)
+    prover.label([right, wrong, late])
+    # The prover wins from every prefix of the gold solution: no step moves its value.
+    assert right.components()["pav"].tolist() == [0.0] * len(gold)
+    # The flipped first step takes V from 1 to 0; the steps carried on from it change nothing.
+    assert wrong.components()["pav"].tolist() == [-1.0] + [0.0] * (len(gold) - 1)
+    # A wrong final step loses the value there (V after the last step is the outcome).
+    assert late.components()["pav"].tolist() == [0.0] * (len(gold) - 1) + [-1.0]

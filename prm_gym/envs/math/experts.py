@@ -22,8 +22,10 @@ __all__ = [
     "NoiseLevel",
     "NoisySolution",
     "NoisySolver",
+    "carry_forward",
     "corrupt_answer",
     "corrupt_arithmetic",
+    "flip_operation",
     "gold_prover",
     "noisy_solutions",
 ]
@@ -33,6 +35,11 @@ _COMPUTATION = re.compile(
     r"\d+(?:\.\d+)?(?:\s*[-+*/]\s*\d+(?:\.\d+)?)+\s*=\s*(?P<result>-?\d+(?:\.\d+)?(?:/\d+)?)"
 )
 _BOXED = re.compile(r"\\boxed\{(?P<answer>[^{}]*)\}")
+# "a op b = r" with two operands: the computation a procedural mistake changes or carries on.
+_BINARY = re.compile(
+    r"(?P<a>-?\d+(?:\.\d+)?(?:/\d+)?)\s*(?P<op>[-+*/])\s*(?P<b>\d+(?:\.\d+)?)\s*=\s*"
+    r"(?P<result>-?\d+(?:\.\d+)?(?:/\d+)?)"
+)
 _OFFSETS = np.array([-3, -2, -1, 1, 2, 3])
 
 
@@ -84,6 +91,89 @@ def corrupt_answer(step: str, rng: np.random.Generator) -> str | None:
     return _replace_last(_BOXED, "answer", step, rng)
 
 
+def _apply(a: Fraction, op: str, b: Fraction) -> Fraction | None:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return a / b if b != 0 else None
+
+
+def _rewrite(match: re.Match[str], a: str, op: str, b: str) -> tuple[str, str] | None:
+    """The computation ``match`` redone as ``a op b = r`` (computed right): ``(text, r)``."""
+    x, y = parse_number(a), parse_number(b)
+    value = _apply(x, op, y) if x is not None and y is not None else None
+    if value is None:
+        return None
+    result = format_number(value)
+    return f"{a} {op} {b} = {result}", result
+
+
+def flip_operation(
+    step: str, rng: np.random.Generator, flip_add: float, flip_sub: float
+) -> tuple[str, str, str] | None:
+    """A procedural mistake: ``step``'s last ``a + b = r`` done as ``a - b`` (probability
+    ``flip_add``) or ``a - b = r`` as ``a + b`` (``flip_sub``), computed right.
+
+    Returns ``(new step, old result, new result)``, or ``None`` when nothing was flipped.
+
+    Example:
+        >>> import numpy as np
+        >>> flip_operation("Step 1: After getting 7 more: 12 + 7 = 19.", np.random.default_rng(0),
+        ...                1.0, 0.0)
+        ('Step 1: After getting 7 more: 12 - 7 = 5.', '19', '5')
+    """
+    matches = list(_BINARY.finditer(step))
+    if not matches:
+        return None
+    last = matches[-1]
+    op = last["op"]
+    chance = {"+": flip_add, "-": flip_sub}.get(op, 0.0)
+    if chance <= 0.0 or rng.random() >= chance:
+        return None
+    redone = _rewrite(last, last["a"], "-" if op == "+" else "+", last["b"])
+    if redone is None:
+        return None
+    text, result = redone
+    return step[: last.start()] + text + step[last.end() :], last["result"], result
+
+
+def carry_forward(step: str, carried: dict[str, str]) -> str:
+    """``step`` continued from earlier wrong results: each computation's operands found in
+    ``carried`` (gold value text -> the value the solution actually reached) are replaced and
+    the result recomputed (and added to ``carried``); a boxed answer is replaced the same way.
+
+    Example:
+        >>> carried = {"19": "5"}
+        >>> carry_forward("Step 2: After getting 3 more: 19 + 3 = 22.", carried)
+        'Step 2: After getting 3 more: 5 + 3 = 8.'
+        >>> carry_forward("Step 3: The answer is \\\\boxed{22}.", carried)
+        'Step 3: The answer is \\\\boxed{8}.'
+    """
+    if not carried:
+        return step
+    out, end = [], 0
+    for match in _BINARY.finditer(step):
+        a, b = carried.get(match["a"], match["a"]), carried.get(match["b"], match["b"])
+        if (a, b) == (match["a"], match["b"]):
+            continue
+        redone = _rewrite(match, a, match["op"], b)
+        if redone is None:
+            continue
+        out += [step[end : match.start()], redone[0]]
+        end = match.end()
+        carried[match["result"]] = redone[1]
+    step = "".join(out) + step[end:]
+    boxed = _BOXED.search(step)
+    if boxed and boxed["answer"] in carried:
+        step = (
+            step[: boxed.start("answer")] + carried[boxed["answer"]] + step[boxed.end("answer") :]
+        )
+    return step
+
+
 @dataclass(frozen=True)
 class NoiseLevel:
     """How sloppy the scripted solver is.
@@ -92,27 +182,37 @@ class NoiseLevel:
         p: Probability that a step's arithmetic result is written wrong (a slip: later steps
             carry on from the correct value, so the final answer is unaffected).
         q: Probability that the final answer is wrong.
+        flip_add: Probability that a step's ``a + b`` is done as ``a - b`` (a procedural
+            mistake: computed right, and later steps and the answer carry on from the wrong
+            value, so the final answer is wrong).
+        flip_sub: The same for ``a - b`` done as ``a + b``.
     """
 
     p: float
     q: float
+    flip_add: float = 0.0
+    flip_sub: float = 0.0
 
     def __post_init__(self) -> None:
-        for name, value in (("p", self.p), ("q", self.q)):
+        for name in ("p", "q", "flip_add", "flip_sub"):
+            value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"noise {name} must be in [0, 1], got {value}")
 
     @property
     def label(self) -> str:
-        return f"p={self.p:g} q={self.q:g}"
+        flips = f" flip+={self.flip_add:g} flip-={self.flip_sub:g}"
+        return f"p={self.p:g} q={self.q:g}" + (flips if self.flip_add or self.flip_sub else "")
 
 
 class NoisySolver:
     """Plays a task's gold steps, corrupting step results with probability ``p`` and the final
-    answer with probability ``q``.
+    answer with probability ``q``, and flipping ``+``/``-`` with probabilities ``flip_add`` and
+    ``flip_sub`` (later steps carried on from the flipped value, :func:`carry_forward`).
 
     :meth:`plan` returns the actions and, for each, the kind of error injected into it
-    (``"slip"``, ``"answer"`` or ``None``).
+    (``"slip"``, ``"answer"``, ``"procedure"`` or ``None``; a step carried on from an earlier
+    procedural mistake is ``None``: it is right given what came before).
     """
 
     def __init__(self, noise: NoiseLevel, rng: np.random.Generator) -> None:
@@ -127,8 +227,16 @@ class NoisySolver:
                 "solver needs procedural prm/Math-v0 tasks"
             )
         actions: list[tuple[str, str | None]] = []
+        carried: dict[str, str] = {}
+        flips = self.noise.flip_add > 0.0 or self.noise.flip_sub > 0.0
         for step in gold:
             kind: str | None = None
+            step = carry_forward(step, carried)
+            if flips:
+                flipped = flip_operation(step, self.rng, self.noise.flip_add, self.noise.flip_sub)
+                if flipped is not None:
+                    step, kind = flipped[0], "procedure"
+                    carried[flipped[1]] = flipped[2]
             if self.rng.random() < self.noise.p:
                 slipped = corrupt_arithmetic(step, self.rng)
                 if slipped is not None:
@@ -152,7 +260,8 @@ class NoisySolution:
         task_seed: The procedural seed of the task.
         actions: The solution's steps, the last one stating the final answer.
         errors: Per action, the error injected into it: ``"slip"`` (a wrong arithmetic result),
-            ``"answer"`` (a wrong final answer) or ``None``.
+            ``"answer"`` (a wrong final answer), ``"procedure"`` (``+``/``-`` flipped) or
+            ``None``.
     """
 
     task: Task
@@ -180,8 +289,8 @@ def noisy_solutions(
     Args:
         n: Number of solutions.
         seed: First task seed and seed of the solver's noise.
-        noise: A :class:`NoiseLevel` or ``(p, q)``: probabilities of an arithmetic slip per
-            step and of a wrong final answer.
+        noise: A :class:`NoiseLevel` or ``(p, q[, flip_add, flip_sub])``: probabilities of an
+            arithmetic slip per step, of a wrong final answer, and of the procedural mistakes.
         samples_per_task: Solutions per task (> 1 for best-of-N evaluation).
         levels: Procedural difficulty levels (default: all).
         families: Procedural families (default: all).
