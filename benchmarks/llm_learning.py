@@ -879,6 +879,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="problems and SFT noise: 'procedure' (default; arithmetic word problems, + and - "
         "chosen wrong) or 'slips' (the first design: linear and fraction, arithmetic slips)",
     )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="rebuild the table and PNG from these llm_learning.json files (runs of the same "
+        "settings, e.g. variants run in separate invocations) instead of training",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", type=Path, default=Path("llm_learning_out"))
@@ -901,6 +909,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "regime": args.regime,
     }
     s = replace(s, **{k: v for k, v in overrides.items() if v is not None})
+    if args.from_json:
+        merged = merge_runs(args.from_json)
+        args.out.mkdir(parents=True, exist_ok=True)
+        report(*merged, args.out)
+        return
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -925,14 +938,42 @@ def main(argv: Sequence[str] | None = None) -> None:
             r = _run((*job[:5], max(1, torch.get_num_threads())))
             results.append(r)
             print(f"{r['variant']} seed {r['seed']}: {r['curve'][-1]} ({r['seconds']:.0f} s)")
+    report(s, str(base), results, args.out)
+    print(f"({time.perf_counter() - t0:.0f} s total)")
+
+
+def report(s: Settings, base: str, results: Sequence[dict[str, Any]], out: Path) -> None:
+    """Write ``llm_learning.md``, ``.json`` and ``.png`` of ``results`` to ``out``."""
     md = table(results, s)
-    (args.out / "llm_learning.md").write_text(md)
-    (args.out / "llm_learning.json").write_text(
-        json.dumps({"settings": asdict(s), "base": str(base), "runs": results}, indent=1)
+    (out / "llm_learning.md").write_text(md)
+    (out / "llm_learning.json").write_text(
+        json.dumps({"settings": asdict(s), "base": base, "runs": list(results)}, indent=1)
     )
-    png = plot(results, args.out / "llm_learning.png", s)
+    png = plot(results, out / "llm_learning.png", s)
     print(md)
-    print(f"wrote {args.out / 'llm_learning.md'}, {png} ({time.perf_counter() - t0:.0f} s total)")
+    print(f"wrote {out / 'llm_learning.md'}, {png}")
+
+
+def merge_runs(paths: Sequence[Path]) -> tuple[Settings, str, list[dict[str, Any]]]:
+    """The settings, base policy and runs of several ``llm_learning.json`` files.
+
+    Raises ``ValueError`` when they differ in anything but the variants and seeds run, or
+    when two hold the same (variant, seed).
+    """
+    loaded = [json.loads(Path(p).read_text()) for p in paths]
+    settings, base = loaded[0]["settings"], loaded[0]["base"]
+    runs: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    for path, data in zip(paths, loaded, strict=True):
+        if data["settings"] != settings or Path(data["base"]).name != Path(base).name:
+            raise ValueError(f"{path}: other settings or base policy than {paths[0]}")
+        for run in data["runs"]:
+            key = (run["variant"], run["seed"])
+            if key in seen:
+                raise ValueError(f"{path}: {key[0]} seed {key[1]} is in two of the files")
+            seen.add(key)
+            runs.append(run)
+    return Settings(**settings), base, runs
 
 
 if __name__ == "__main__":

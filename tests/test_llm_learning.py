@@ -80,6 +80,24 @@ def test_one_variant_one_update(tmp_path: Path) -> None:
     _check_outputs(tmp_path, ("outcome",), 1)
     assert list(tmp_path.glob("base_policy_*/sft.json"))
 
+    # --from-json merges runs of separate invocations (here: the same run as a second seed).
+    data = json.loads((tmp_path / "llm_learning.json").read_text())
+    other = tmp_path / "other.json"
+    for run in data["runs"]:
+        run["seed"] += 1
+    other.write_text(json.dumps(data))
+    merged = tmp_path / "merged"
+    bench.main(
+        ["--from-json", str(tmp_path / "llm_learning.json"), str(other), "--out", str(merged)]
+    )
+    assert "| outcome | 2 |" in (merged / "llm_learning.md").read_text()
+    with pytest.raises(ValueError, match="in two of the files"):
+        bench.main(["--from-json", str(other), str(other), "--out", str(merged)])
+    data["settings"]["lr"] *= 2
+    other.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="other settings"):
+        bench.main(["--from-json", str(tmp_path / "llm_learning.json"), str(other)])
+
 
 def test_train_pool_trains_on_its_problems_and_measures_them(tmp_path: Path) -> None:
     """``--train-tasks N``: a pool disjoint from the held-out problems, its accuracy reported."""
