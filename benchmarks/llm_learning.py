@@ -661,6 +661,12 @@ def run_one(
             in_pool = evaluate(backend, pool[: s.eval_tasks], s)
             stats.update({f"pool_{k}": v for k, v in in_pool.items()})
         curve.append({"update": float(u), "tokens": tokens, **stats})
+        print(
+            f"  {variant} seed {seed} update {u}: greedy {stats['greedy']:.3f} sampled "
+            f"{stats['sample_acc']:.3f} pass@K {stats['pass_at_k']:.3f} steps "
+            f"{stats['steps']:.2f} ({time.perf_counter() - t_start:.0f} s)",
+            flush=True,
+        )
         timer.setdefault("eval", 0.0)
         timer["eval"] += time.perf_counter() - t
 

@@ -110,8 +110,9 @@ def make_prm_dataset(
             Math-Shepherd targets from prover rollouts (``mc_target``), which rate a step by
             whether the gold answer can still be reached -- a slip whose value later steps do
             not reuse is then labelled good.
-        noise: The family's solver noise, for Math a ``NoiseLevel`` or ``(p, q)``:
-            probabilities of an arithmetic slip per step and of a wrong final answer.
+        noise: The family's solver noise, for Math a ``NoiseLevel`` or ``(p, q[, flip_add,
+            flip_sub])``: probabilities of an arithmetic slip per step, of a wrong final answer
+            and of a ``+``/``-`` done the other way round (carried on to the answer).
         samples_per_task: Solutions per problem (> 1 for best-of-N evaluation).
         mc_rollouts: Rollouts per prefix for ``labels="mc"``.
         mc_target: ``"hard"`` (``1[V > 0]``) or ``"soft"`` (``V``) Math-Shepherd labels.
