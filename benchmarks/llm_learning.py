@@ -126,22 +126,22 @@ class Settings:
     """Everything a run depends on (the same for every variant)."""
 
     sft_solutions: int = 6000
-    sft_steps: int = 700
+    sft_steps: int = 2000
     sft_lr: float = 3e-3
     sft_batch: int = 32
-    n_layer: int = 3
-    n_embd: int = 96
+    n_layer: int = 4
+    n_embd: int = 160
     n_head: int = 4
     vocab_size: int = 600
-    updates: int = 30
+    updates: int = 100
     prompts: int = 8
     group_size: int = 4
-    lr: float = 3e-4
+    lr: float = 1e-4
     beta: float = 0.02
     process_coef: float = 0.5
     max_new_tokens: int = 40
-    eval_every: int = 5
-    eval_tasks: int = 64
+    eval_every: int = 10
+    eval_tasks: int = 128
     prm_solutions: int = 1500
     #: 0: every update draws fresh procedural problems; N > 0: updates draw from a fixed pool
     #: of N problems (disjoint from SFT and held-out), and accuracy on the pool is measured too.
