@@ -1,16 +1,25 @@
 """Do process rewards make an LLM policy learn faster? GRPO on prm/Math-v0, outcome vs dense.
 
-**Base policy.** A GPT-2-architecture causal LM (3 layers x 96, 0.4M parameters: sized for a shared
-2-core CPU; ``Settings`` takes larger shapes) and its own BPE tokenizer
-(:func:`prm_gym.llm.tiny.tiny_causal_lm`, trained on the benchmark's own text), trained from scratch
-by supervised learning on noisy scripted solutions
-(:func:`prm_gym.envs.math.experts.noisy_solutions`, slips and wrong answers included) of the easy
-procedural problems (``families=("linear", "fraction")``, ``levels=(1,)``: "Solve for x: x + 22 =
-29", "What is 2/5 of 25?"), in exactly the chat format the :class:`~prm_gym.agents.LLMAgent` renders
-during RL (one assistant message per env step, ending at a newline; the env's fixed instruction
-paragraph is dropped from the prompt by :class:`ProblemOnly`, reward wrappers still see it). It is
-cached under ``--out`` (``base_policy_*``, keyed by its settings) and every variant and seed starts
-from the same weights.
+**Base policy.** A GPT-2-architecture causal LM (4 layers x 160, 1.34M parameters; ``--n-layer``,
+``--n-embd``) and its own BPE tokenizer (:func:`prm_gym.llm.tiny.tiny_causal_lm`, trained on the
+benchmark's own text), trained from scratch by supervised learning on noisy scripted solutions
+(:func:`prm_gym.envs.math.experts.noisy_solutions`) in exactly the chat format the
+:class:`~prm_gym.agents.LLMAgent` renders during RL (one assistant message per env step, ending at a
+newline; the env's fixed instruction paragraph is dropped from the prompt by :class:`ProblemOnly`,
+reward wrappers still see it). It is cached under ``--out`` (``base_policy_*``, keyed by its
+settings) and every variant and seed starts from the same weights. ``--regime`` picks the problems
+and the noise (:data:`REGIMES`):
+
+* ``procedure`` (default): two-step word problems (``families=("arithmetic",)``, level 1: "Jun has
+  12 pencils. Then Jun gets 7 more pencils. Then Jun gives 3 pencils away. ...") whose solutions
+  do a ``+`` as ``-`` with probability 0.25 and a ``-`` as ``+`` with probability 0.6, computed
+  right and carried on to a wrong answer (``NoiseLevel(0, 0, 0.25, 0.6)``). The arithmetic in
+  the data is all right; the mistakes are procedural, a behaviour RL can change. The base policy
+  solves 13% of the held-out problems greedily (it takes the wrong operation on every "gives
+  away" step), 15% per sample, 41% pass@4.
+* ``slips``: the first design, linear and fraction problems with arithmetic slips and wrong
+  answers (``NoiseLevel(0.2, 0.2)``); its base policy's failures are arithmetic facts, which no
+  variant fixed (see the README).
 
 **RL.** :class:`prm_gym.agents.PGTrainer` with GRPO group-normalised advantages (PRIME for the PRIME
 variant), ``K`` samples per prompt, multi-step episodes (one step per generation, at most
@@ -816,14 +825,16 @@ def plot(results: Sequence[dict[str, Any]], path: Path, s: Settings) -> Path:
     groups = by_variant(results)
     panels: tuple[tuple[str, str], ...] = (
         ("greedy", "update"),
+        ("sample_acc", "update"),
         ("pass_at_k", "update"),
-        ("greedy", "tokens"),
+        ("sample_acc", "tokens"),
     )
     if all("pool_greedy" in p for r in results for p in r["curve"]):
         panels += (("pool_greedy", "update"),)
     labels = {
         "greedy": "held-out greedy accuracy",
         "pass_at_k": "held-out pass@K",
+        "sample_acc": "held-out sampled accuracy (T = 1)",
         "pool_greedy": "training-pool greedy accuracy",
     }
     fig, axes = plt.subplots(1, len(panels), figsize=(4.7 * len(panels), 4))
@@ -836,7 +847,9 @@ def plot(results: Sequence[dict[str, Any]], path: Path, s: Settings) -> Path:
             ax.fill_between(
                 x, y.min(axis=0), y.max(axis=0), color=line.get_color(), alpha=0.15, linewidth=0
             )
-        ax.set_xlabel("updates" if xkey == "update" else "generated training tokens")
+        ax.set_xlabel("updates" if xkey == "update" else "generated training tokens (thousands)")
+        if xkey == "tokens":
+            ax.xaxis.set_major_formatter(lambda v, _: f"{v / 1000:g}")
         ax.set_ylabel(labels[key])
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
