@@ -58,33 +58,30 @@ optimisation (the implicit PRM's own training included).
 Writes ``llm_learning.md`` (the table), ``llm_learning.png`` (accuracy vs updates and vs tokens,
 bands over seeds) and ``llm_learning.json`` (every curve) to ``--out``.
 
-Measured with the defaults (3 seeds, 36 min with ``--jobs 2`` on a loaded 2-core CPU): no
-variant learned. Held-out greedy accuracy fell from the base policy's 0.48 for every variant,
-outcome-only included (0.35 +- 0.06); progress ended level with outcome-only (0.35 +- 0.05)
-with no rise in steps per episode or idle steps, while the summed scorers (raw sum, PURE,
-PRIME, trained PRM) lengthened episodes towards the step cap in some seeds and those seeds
-collapsed (greedy 0.00-0.22). lr 1e-4, and 16 prompts x 8 samples at lr 1e-4 or 3e-4 for 15
-updates, kept outcome and progress flat; lr 1e-3 collapsed. So this regime measures the hacking
-signal, not a speed-up.
+Measured with the defaults (``--regime procedure``, 1.34M parameters, 3 seeds x 100 updates,
+2026-12-03; the README has the table and figure): every variant learns. Greedy accuracy jumps
+from 0.13 to about 0.6 in 20-30 updates, and sampled accuracy climbs steadily (outcome-only
+0.148 -> 0.336 +- 0.021). Progress reaches outcome-only's final greedy accuracy at update 30
+(ratio 0.30), but greedy plateaus for every variant by update 40, so that ratio is weak
+evidence. On sampled accuracy progress leads from update 20 on and reaches outcome-only's final
+at update 80 (ratio 0.80; 0.375 +- 0.015 at 100). The raw sum (0.380), gated raw sum (0.390) and
+PAV with the base policy as prover (0.353) also end at or above outcome-only. No variant shows
+a hacking signal (3.00-3.01 steps per episode, no idle steps).
 
-Why (issue 17, one-seed diagnostics, then 3 seeds with ``--train-tasks 32 --updates 40
---eval-every 10``): the trainer's mechanics check out (sampling and training log-probs agree to
-2e-6, RL samples at temperature 1 and is evaluated at 1 for pass@K, k3 KL to the base with
-beta 0.02, per-token mean loss, no per-sequence length normalisation); about half the groups
-(0.47 at K = 4, 0.24 at K = 8) have all-equal outcomes, almost all all-wrong; the sampled-token
-NLL (entropy estimate) rises slightly, 0.14 -> 0.17, so there is no collapse. The base policy's
-errors are arithmetic: all 33 greedy failures on 64 held-out problems, and 160 of 183 sampled
-ones, have a wrong first step ("x = 25 - 21 = 3"). RL on fresh problems cannot teach that to a
-0.4M-parameter model in 40 updates: on a fixed pool of 32 problems, outcome-only raises the
-pool's greedy accuracy from 0.375 to 0.49 (update 30) while held-out greedy falls from 0.48 to
-0.28 -- it memorises answers and forgets others. Progress does the same, more stably (pool
-0.552 +- 0.039 at update 40, outcome 0.427 +- 0.131; held-out 0.31 vs 0.28), with no rise in
-steps or idle steps.
+The first design (``--regime slips``, 0.4M parameters, 30 updates) measured no learning: every
+variant, outcome-only included, lost held-out greedy accuracy (0.48 -> 0.35), and the summed
+scorers lengthened episodes in some seeds, which then collapsed. The cause was the base policy's
+errors: arithmetic facts ("x = 25 - 21 = 3"). A fixed pool of 32 training problems was only
+memorised (pool greedy up, held-out down), and a 1.34M-parameter policy behaved the same.
+The trainer's mechanics check out: sampling and training log-probs agree to 2e-6, and there is
+no entropy collapse.
 
 Usage::
 
     PYTHONPATH=. python benchmarks/llm_learning.py --quick            # smoke, <= 5 min, 2 cores
-    PYTHONPATH=. python benchmarks/llm_learning.py --jobs 2           # the full table
+    PYTHONPATH=. python benchmarks/llm_learning.py --jobs 2           # the full table (hours)
+    PYTHONPATH=. python benchmarks/llm_learning.py --from-json a/llm_learning.json \
+        b/llm_learning.json --out merged                              # one table from two runs
     PYTHONPATH=. python benchmarks/llm_learning.py --variants outcome --updates 1 --seeds 1 \\
         --sft-steps 20 --eval-tasks 4                                 # one variant, seconds
     PYTHONPATH=. python benchmarks/llm_learning.py --device cuda      # on a GPU
