@@ -101,8 +101,8 @@ def _apply(a: Fraction, op: str, b: Fraction) -> Fraction | None:
     return a / b if b != 0 else None
 
 
-def _rewrite(match: re.Match[str], a: str, op: str, b: str) -> tuple[str, str] | None:
-    """The computation ``match`` redone as ``a op b = r`` (computed right): ``(text, r)``."""
+def _rewrite(a: str, op: str, b: str) -> tuple[str, str] | None:
+    """The computation ``a op b = r``, computed right: ``(text, r)``; ``None`` if it can't be."""
     x, y = parse_number(a), parse_number(b)
     value = _apply(x, op, y) if x is not None and y is not None else None
     if value is None:
@@ -133,7 +133,7 @@ def flip_operation(
     chance = {"+": flip_add, "-": flip_sub}.get(op, 0.0)
     if chance <= 0.0 or rng.random() >= chance:
         return None
-    redone = _rewrite(last, last["a"], "-" if op == "+" else "+", last["b"])
+    redone = _rewrite(last["a"], "-" if op == "+" else "+", last["b"])
     if redone is None:
         return None
     text, result = redone
@@ -159,7 +159,7 @@ def carry_forward(step: str, carried: dict[str, str]) -> str:
         a, b = carried.get(match["a"], match["a"]), carried.get(match["b"], match["b"])
         if (a, b) == (match["a"], match["b"]):
             continue
-        redone = _rewrite(match, a, match["op"], b)
+        redone = _rewrite(a, match["op"], b)
         if redone is None:
             continue
         out += [step[end : match.start()], redone[0]]
