@@ -65,7 +65,7 @@ from 0.13 to about 0.6 in 20-30 updates, and sampled accuracy climbs steadily (o
 (ratio 0.30), but greedy plateaus for every variant by update 40, so that ratio is weak
 evidence. On sampled accuracy progress leads from update 20 on and reaches outcome-only's final
 at update 80 (ratio 0.80; 0.375 +- 0.015 at 100). The raw sum (0.380), gated raw sum (0.390) and
-PAV with the base policy as prover (0.353) also end at or above outcome-only. No variant shows
+PURE (0.360) and PAV with the base policy as prover (0.353) also end at or above outcome-only. No variant shows
 a hacking signal (3.00-3.01 steps per episode, no idle steps).
 
 The first design (``--regime slips``, 0.4M parameters, 30 updates) measured no learning: every
