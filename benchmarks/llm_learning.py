@@ -64,9 +64,9 @@ from 0.13 to about 0.6 in 20-30 updates, and sampled accuracy climbs steadily (o
 0.148 -> 0.336 +- 0.021). Progress reaches outcome-only's final greedy accuracy at update 30
 (ratio 0.30), but greedy plateaus for every variant by update 40, so that ratio is weak
 evidence. On sampled accuracy progress leads from update 20 on and reaches outcome-only's final
-at update 80 (ratio 0.80; 0.375 +- 0.015 at 100). The raw sum (0.380), gated raw sum (0.390) and
-PURE (0.360) and PAV with the base policy as prover (0.353) also end at or above outcome-only. No variant shows
-a hacking signal (3.00-3.01 steps per episode, no idle steps).
+at update 80 (ratio 0.80; 0.375 +- 0.015 at 100). The raw sum (0.380), gated raw sum (0.390),
+PURE (0.360) and PAV with the base policy as prover (0.353) also end at or above outcome-only.
+No variant shows a hacking signal (3.00-3.01 steps per episode, no idle steps).
 
 The first design (``--regime slips``, 0.4M parameters, 30 updates) measured no learning: every
 variant, outcome-only included, lost held-out greedy accuracy (0.48 -> 0.35), and the summed
