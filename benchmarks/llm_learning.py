@@ -17,6 +17,9 @@ and the noise (:data:`REGIMES`):
   the data is all right; the mistakes are procedural, a behaviour RL can change. The base policy
   solves 13% of the held-out problems greedily (it takes the wrong operation on every "gives
   away" step), 15% per sample, 41% pass@4.
+* ``long``: the same mistakes in three-operation problems (level 2, with ``*`` and ``/`` steps
+  that are never flipped), episodes of at most 6 steps: a regime where the outcome is sparser.
+  Not measured yet beyond a one-seed pilot.
 * ``slips``: the first design, linear and fraction problems with arithmetic slips and wrong
   answers (``NoiseLevel(0.2, 0.2)``); its base policy's failures are arithmetic facts, which no
   variant fixed (see the README).
@@ -115,10 +118,15 @@ VARIANTS = ("outcome", "raw_sum", "gated", "progress", "pav", "pure", "prime", "
 #: flip_add, flip_sub``). ``procedure``: two-step word problems whose base-policy errors are
 #: procedural (``+``/``-`` chosen wrong, carried on to the answer): behaviours RL can change.
 #: ``slips``: the first design, whose errors turned out to be arithmetic facts.
+#: ``long``: the same mistakes in three-operation problems (level 2, ``*`` and ``/`` too), so one
+#: wrong step among several decides the outcome; episodes of at most 6 steps.
 REGIMES: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[float, ...]]] = {
     "procedure": (("arithmetic",), (1,), (0.0, 0.0, 0.25, 0.6)),
+    "long": (("arithmetic",), (2,), (0.0, 0.0, 0.25, 0.6)),
     "slips": (("linear", "fraction"), (1,), (0.2, 0.2)),
 }
+#: Episode step limit per regime (default :data:`MAX_STEPS`).
+REGIME_MAX_STEPS = {"long": 6}
 #: Held-out task seeds start here (the SFT solutions use seeds 0 .. sft_solutions - 1).
 EVAL_SEED = 10_000_000
 #: Task seeds of the trained PRM's labelled solutions.
@@ -167,6 +175,10 @@ class Settings:
     def noise(self) -> tuple[float, ...]:
         return REGIMES[self.regime][2]
 
+    @property
+    def max_steps(self) -> int:
+        return REGIME_MAX_STEPS.get(self.regime, MAX_STEPS)
+
     def base_key(self) -> str:
         regime = "" if self.regime == "slips" else f"_{self.regime}"
         return (
@@ -193,7 +205,7 @@ QUICK = Settings(
 
 
 def _env_kwargs(s: Settings) -> dict[str, Any]:
-    return {"families": s.families, "levels": s.levels, "max_steps": MAX_STEPS}
+    return {"families": s.families, "levels": s.levels, "max_steps": s.max_steps}
 
 
 _INSTRUCTIONS = "\n\nSolve the problem step by step"
@@ -363,7 +375,11 @@ def evaluate(backend: Any, tasks: Sequence[Task], s: Settings) -> dict[str, floa
 
     def play(temperature: float, copies: int) -> list[Any]:
         envs = [
-            (lambda t=t: math_env(lambda: gym.make("prm/Math-v0", tasks=[t], max_steps=MAX_STEPS)))
+            (
+                lambda t=t: math_env(
+                    lambda: gym.make("prm/Math-v0", tasks=[t], max_steps=s.max_steps)
+                )
+            )
             for t in tasks
             for _ in range(copies)
         ]
@@ -453,10 +469,12 @@ class ProverProgress:
         max_new_tokens: int,
         n_rollouts: int = 4,
         key: str = "pav",
+        max_steps: int = MAX_STEPS,
     ) -> None:
         from prm_gym.llm import SamplingParams
 
         self.backend, self.tasks, self.n, self.key = backend, tasks, n_rollouts, key
+        self.max_steps = max_steps
         self.params = SamplingParams(max_tokens=max_new_tokens, temperature=1.0, stop=("\n",))
 
     def values(self, starts: Sequence[tuple[Task, tuple[str, ...]]]) -> np.ndarray:
@@ -465,7 +483,7 @@ class ProverProgress:
         for j, (task, prefix) in enumerate(starts):
             for _ in range(self.n):
                 env = math_env(
-                    lambda t=task: gym.make("prm/Math-v0", tasks=[t], max_steps=MAX_STEPS)
+                    lambda t=task: gym.make("prm/Math-v0", tasks=[t], max_steps=self.max_steps)
                 )
                 obs, _ = env.reset()
                 history = [{"role": "user", "content": str(obs)}]
@@ -554,7 +572,7 @@ def run_one(
     kw: dict[str, Any] = _env_kwargs(s)
     pool = eval_tasks(s, s.train_tasks, POOL_SEED) if s.train_tasks else []
     if pool:
-        kw = {"tasks": pool, "max_steps": MAX_STEPS}
+        kw = {"tasks": pool, "max_steps": s.max_steps}
     prime_models: tuple[Any, Any] | None = None
     prover: ProverProgress | None = None
     env_fn: Callable[[], gym.Env[Any, Any]]
@@ -582,7 +600,10 @@ def run_one(
     elif variant == "pav":
         seen: dict[str, Task] = {}
         prover = ProverProgress(
-            TransformersBackend(base, device=device, dtype=torch.float32), seen, s.max_new_tokens
+            TransformersBackend(base, device=device, dtype=torch.float32),
+            seen,
+            s.max_new_tokens,
+            max_steps=s.max_steps,
         )
 
         def env_fn() -> gym.Env[Any, Any]:
@@ -893,7 +914,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=sorted(REGIMES),
         default=None,
         help="problems and SFT noise: 'procedure' (default; arithmetic word problems, + and - "
-        "chosen wrong) or 'slips' (the first design: linear and fraction, arithmetic slips)",
+        "chosen wrong), 'long' (the same, three operations) or 'slips' (the first design: "
+        "linear and fraction, arithmetic slips)",
     )
     parser.add_argument(
         "--from-json",

@@ -198,3 +198,15 @@ def test_prover_progress_charges_the_step_that_went_wrong() -> None:
     assert wrong.components()["pav"].tolist() == [-1.0] + [0.0] * (len(gold) - 1)
     # A wrong final step loses the value there (V after the last step is the outcome).
     assert late.components()["pav"].tolist() == [0.0] * (len(gold) - 1) + [-1.0]
+
+
+def test_every_regime_leaves_room_for_its_gold_solutions() -> None:
+    """Each ``--regime``'s episodes fit its gold solutions, with at least one step to spare."""
+    from dataclasses import replace
+
+    bench = _bench()
+    for regime in bench.REGIMES:
+        settings = replace(bench.Settings(), regime=regime)
+        longest = max(len(t.metadata["gold_steps"]) for t in bench.eval_tasks(settings, 50))
+        assert longest < settings.max_steps, regime
+        assert bench._env_kwargs(settings)["max_steps"] == settings.max_steps
