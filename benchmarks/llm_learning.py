@@ -519,19 +519,18 @@ class ProverProgress:
         """Write each step's progress into its ``reward_components``."""
         index: dict[tuple[str, tuple[str, ...]], int] = {}
         starts: list[tuple[Task, tuple[str, ...]]] = []
+        rows: list[list[int]] = []  # per trajectory, the start of each of its prefixes
         for traj in trajectories:
+            rows.append([])
             for h in range(len(traj.actions)):
                 key = (traj.task_id, tuple(traj.actions[:h]))
                 if key not in index:
                     index[key] = len(starts)
                     starts.append((self.tasks[traj.task_id], key[1]))
+                rows[-1].append(index[key])
         values = self.values(starts)
-        for traj in trajectories:
-            v = [
-                values[index[(traj.task_id, tuple(traj.actions[:h]))]]
-                for h in range(len(traj.actions))
-            ]
-            v.append(float(float(traj.outcome or 0.0) >= 1.0))
+        for traj, row in zip(trajectories, rows, strict=True):
+            v = [*values[row], float(float(traj.outcome or 0.0) >= 1.0)]
             for h, info in enumerate(traj.infos):
                 info.setdefault("reward_components", {})[self.key] = v[h + 1] - v[h]
 
