@@ -14,6 +14,23 @@ ADDITIONS = [
 ]
 
 
+def addition_step(messages: Prompt, *, wrong_when_odd: bool) -> str:
+    """The next step for "What is A + B?": ``Step 1: A + B = C`` in a conversation with no
+    assistant message yet, else ``\\boxed{C}`` (``C + 1`` when A is odd and ``wrong_when_odd``)."""
+    assert not isinstance(messages, str)
+    task = next(m["content"] for m in messages if m["role"] == "user")
+    a, b = map(int, re.findall(r"\d+", task)[:2])
+    if not any(m["role"] == "assistant" for m in messages):
+        return f"Step 1: {a} + {b} = {a + b}"
+    return f"\\boxed{{{a + b + (a % 2 if wrong_when_odd else 0)}}}"
+
+
+def generation(text: str) -> Generation:
+    """``text`` as a finished generation, one token (log-prob -0.1) per word."""
+    ids = tuple(range(len(text.split())))
+    return Generation(text, ids, tuple(-0.1 for _ in ids), "stop")
+
+
 class ScriptedBackend:
     """Answers "What is A + B?" in two steps, ``Step 1: A + B = C`` then a boxed answer that is
     wrong (C + 1) when A is odd; ``on_call(k)`` runs before the k-th ``generate`` call."""
@@ -26,16 +43,7 @@ class ScriptedBackend:
         self.calls += 1
         if self.on_call is not None:
             self.on_call(self.calls)
-        out = []
-        for messages in prompts:
-            assert not isinstance(messages, str)
-            task = next(m["content"] for m in messages if m["role"] == "user")
-            a, b = map(int, re.findall(r"\d+", task)[:2])
-            steps = sum(m["role"] == "assistant" for m in messages)
-            text = f"Step 1: {a} + {b} = {a + b}" if steps == 0 else f"\\boxed{{{a + b + a % 2}}}"
-            ids = tuple(range(len(text.split())))
-            out.append([Generation(text, ids, tuple(-0.1 for _ in ids), "stop")])
-        return out
+        return [[generation(addition_step(messages, wrong_when_odd=True))] for messages in prompts]
 
     def logprobs(
         self, prompts: Sequence[Prompt], continuations: Sequence[str]

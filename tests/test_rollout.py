@@ -10,7 +10,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from _scripted import ADDITIONS
+from _scripted import ADDITIONS, addition_step, generation
 from gymnasium.vector import AutoresetMode
 
 import prm_gym
@@ -37,16 +37,10 @@ class ScriptedBackend:
 
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:
         self.calls.append([list(p) for p in prompts])  # type: ignore[arg-type]
-        out = []
-        for messages in prompts:
-            assert not isinstance(messages, str)
-            task = next(m["content"] for m in messages if m["role"] == "user")
-            a, b = map(int, re.findall(r"\d+", task)[:2])
-            steps = sum(m["role"] == "assistant" for m in messages)
-            text = f"Step 1: {a} + {b} = {a + b}" if steps == 0 else f"\\boxed{{{a + b}}}"
-            ids = tuple(range(len(text.split())))
-            out.append([Generation(text + "\n", ids, tuple(-0.1 for _ in ids), "stop")])
-        return out
+        return [
+            [generation(addition_step(messages, wrong_when_odd=False) + "\n")]
+            for messages in prompts
+        ]
 
     def logprobs(
         self, prompts: Sequence[Prompt], continuations: Sequence[str]
