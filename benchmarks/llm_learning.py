@@ -39,6 +39,9 @@ for every variant. Variants:
 * ``pav``          + PAV progress under a prover policy (:class:`ProverProgress`: ``V(s_{h+1})
                    - V(s_h)``, ``V`` the success share of 4 rollouts of the frozen base policy
                    from each prefix; "Rewarding Progress", Setlur et al., 2024);
+* ``pav_bo4``      + PAV progress under the Best-of-4 policy of the frozen base policy (the
+                   paper's complementary prover; value ``1 - (1 - V)**4``, estimated from the
+                   same 4 rollouts as the share of their 4-subsets that hold a win);
 * ``pure``         + RuleVerifier under PURE min-form credit (``PGConfig(credit="min_form")``;
                    "Stop Summation: Min-Form Credit Assignment Is All Process Reward Model
                    Needs for Reasoning", 2025);
@@ -96,6 +99,7 @@ import argparse
 import concurrent.futures
 import copy
 import json
+import math
 import multiprocessing
 import os
 import time
@@ -113,7 +117,17 @@ from prm_gym.envs.math.experts import NoiseLevel, noisy_solutions
 from prm_gym.envs.math.generator import MathConfig, generate
 
 MAX_STEPS = 4
-VARIANTS = ("outcome", "raw_sum", "gated", "progress", "pav", "pure", "prime", "trained_prm")
+VARIANTS = (
+    "outcome",
+    "raw_sum",
+    "gated",
+    "progress",
+    "pav",
+    "pav_bo4",
+    "pure",
+    "prime",
+    "trained_prm",
+)
 #: ``--regime``: the problems and the SFT solver's noise (:class:`NoiseLevel` fields ``p, q,
 #: flip_add, flip_sub``). ``procedure``: two-step word problems whose base-policy errors are
 #: procedural (``+``/``-`` chosen wrong, carried on to the answer): behaviours RL can change.
@@ -460,6 +474,13 @@ class ProverProgress:
     The prover is ``backend`` (here the frozen base policy), sampled at temperature 1; the
     rollouts of every distinct prefix of a batch run in lock-step, one ``generate`` call per
     step for all of them. Each trajectory step's ``reward_components[key]`` gets its progress.
+
+    ``best_of=k > 1`` measures progress under the Best-of-k policy of ``backend`` instead (the
+    paper's complementary prover: it succeeds when any of k independent samples does), whose
+    value is ``1 - (1 - V(s))**k``. From ``w`` wins in ``n >= k`` rollouts it is estimated without
+    bias as ``1 - C(n - w, k) / C(n, k)``, the share of the rollouts' k-subsets that hold a win;
+    for ``k = n`` that is 1 when any rollout wins. A terminal state's value is its outcome either
+    way.
     """
 
     def __init__(
@@ -470,11 +491,14 @@ class ProverProgress:
         n_rollouts: int = 4,
         key: str = "pav",
         max_steps: int = MAX_STEPS,
+        best_of: int = 1,
     ) -> None:
         from prm_gym.llm import SamplingParams
 
+        if not 1 <= best_of <= n_rollouts:
+            raise ValueError(f"best_of must be in 1..n_rollouts={n_rollouts}, got {best_of}")
         self.backend, self.tasks, self.n, self.key = backend, tasks, n_rollouts, key
-        self.max_steps = max_steps
+        self.max_steps, self.best_of = max_steps, best_of
         self.params = SamplingParams(max_tokens=max_new_tokens, temperature=1.0, stop=("\n",))
 
     def values(self, starts: Sequence[tuple[Task, tuple[str, ...]]]) -> np.ndarray:
@@ -513,7 +537,10 @@ class ProverProgress:
                     ]
                     still.append(i)
             active = still
-        return wins / self.n
+        if self.best_of == 1:
+            return wins / self.n
+        no_win = [math.comb(self.n - int(w), self.best_of) for w in wins]
+        return 1.0 - np.asarray(no_win, dtype=float) / math.comb(self.n, self.best_of)
 
     def label(self, trajectories: Sequence[Any]) -> None:
         """Write each step's progress into its ``reward_components``."""
@@ -596,13 +623,14 @@ def run_one(
             return ProblemOnly(prm_gym.make_dense("prm/Math-v0", coef=0.5, **kw))
 
         cfg = replace(cfg, process_key="progress")
-    elif variant == "pav":
+    elif variant in ("pav", "pav_bo4"):
         seen: dict[str, Task] = {}
         prover = ProverProgress(
             TransformersBackend(base, device=device, dtype=torch.float32),
             seen,
             s.max_new_tokens,
             max_steps=s.max_steps,
+            best_of=4 if variant == "pav_bo4" else 1,
         )
 
         def env_fn() -> gym.Env[Any, Any]:
@@ -893,8 +921,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--updates", type=int, default=None, help="updates per run")
     parser.add_argument("--sft-steps", type=int, default=None, help="base-policy SFT steps")
     parser.add_argument("--sft-solutions", type=int, default=None, help="SFT solutions")
-    parser.add_argument("--n-layer", type=int, default=None, help="policy layers (3)")
-    parser.add_argument("--n-embd", type=int, default=None, help="policy width (96)")
+    parser.add_argument("--n-layer", type=int, default=None, help="policy layers (4)")
+    parser.add_argument("--n-embd", type=int, default=None, help="policy width (160)")
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out problems")
     parser.add_argument("--eval-every", type=int, default=None, help="updates between evals")
     parser.add_argument("--lr", type=float, default=None, help="RL learning rate")

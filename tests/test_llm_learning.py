@@ -200,6 +200,41 @@ def test_prover_progress_charges_the_step_that_went_wrong() -> None:
     assert late.components()["pav"].tolist() == [0.0] * (len(gold) - 1) + [-1.0]
 
 
+class HalfWrongProver(ArithmeticProver):
+    """:class:`ArithmeticProver`, except that every second final answer it writes is wrong."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers = 0
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:
+        out = super().generate(prompts, params)
+        for row in out:
+            if "boxed" in row[0].text:
+                self.answers += 1
+                if self.answers % 2 == 0:
+                    row[0] = Generation(row[0].text.replace("{", "{1"))
+        return out
+
+
+def test_best_of_k_prover_values_follow_the_subset_estimator() -> None:
+    """``best_of=k``: the Best-of-k prover's value from ``w`` wins in ``n`` rollouts is
+    ``1 - C(n - w, k) / C(n, k)`` (here w = 2 of n = 4: 1/2, 5/6 and 1 for k = 1, 2, 4)."""
+    import pytest
+
+    bench = _bench()
+    task = bench.eval_tasks(bench.Settings(), 1)[0]
+    gold = list(task.metadata["gold_steps"])
+    starts = [(task, ()), (task, tuple(gold[:1]))]
+    for k, value in [(1, 0.5), (2, 5 / 6), (4, 1.0)]:
+        prover = bench.ProverProgress(
+            HalfWrongProver(), {task.id: task}, max_new_tokens=32, n_rollouts=4, best_of=k
+        )
+        assert prover.values(starts) == pytest.approx([value, value]), k
+    with pytest.raises(ValueError, match="best_of"):
+        bench.ProverProgress(HalfWrongProver(), {}, max_new_tokens=32, n_rollouts=2, best_of=3)
+
+
 def test_every_regime_leaves_room_for_its_gold_solutions() -> None:
     """Each ``--regime``'s episodes fit its gold solutions, with at least one step to spare."""
     from dataclasses import replace
