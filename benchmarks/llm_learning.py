@@ -920,6 +920,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke settings, 1 seed, <= 5 min")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per variant (3)")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds run are FIRST_SEED .. FIRST_SEED + SEEDS - 1 (add seeds to an earlier run, "
+        "then merge with --from-json)",
+    )
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--updates", type=int, default=None, help="updates per run")
     parser.add_argument("--sft-steps", type=int, default=None, help="base-policy SFT steps")
@@ -993,7 +1000,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"base policy {base} ({time.perf_counter() - t0:.0f} s): {(base / 'sft.json').read_text()}"
     )
-    jobs = [(v, seed, str(base), s, args.device, 1) for seed in range(seeds) for v in args.variants]
+    jobs = [
+        (v, seed, str(base), s, args.device, 1)
+        for seed in range(args.first_seed, args.first_seed + seeds)
+        for v in args.variants
+    ]
     results: list[dict[str, Any]] = []
     if args.jobs > 1:
         ctx = multiprocessing.get_context("spawn")

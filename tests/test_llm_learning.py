@@ -60,37 +60,34 @@ def _check_outputs(out: Path, variants: tuple[str, ...], updates: int) -> None:
 def test_one_variant_one_update(tmp_path: Path) -> None:
     """Fast smoke: the outcome-only variant, one update, a tiny base policy."""
     bench = _bench()
-    bench.main(
-        [
-            "--quick",
-            "--variants",
-            "outcome",
-            "--updates",
-            "1",
-            "--sft-steps",
-            "5",
-            "--sft-solutions",
-            "50",
-            "--eval-tasks",
-            "2",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    argv = ["--quick", "--variants", "outcome", "--updates", "1", "--sft-steps", "5"]
+    argv += ["--sft-solutions", "50", "--eval-tasks", "2"]
+    bench.main([*argv, "--out", str(tmp_path)])
     _check_outputs(tmp_path, ("outcome",), 1)
     assert list(tmp_path.glob("base_policy_*/sft.json"))
 
-    # --from-json merges runs of separate invocations (here: the same run as a second seed).
+    # --first-seed adds seeds in a second invocation; --from-json merges the two runs.
+    second = tmp_path / "second"
+    bench.main([*argv, "--first-seed", "1", "--out", str(second)])
+    assert [r["seed"] for r in json.loads((second / "llm_learning.json").read_text())["runs"]] == [
+        1
+    ]
+    merged = tmp_path / "merged"
+    bench.main(
+        [
+            "--from-json",
+            str(tmp_path / "llm_learning.json"),
+            str(second / "llm_learning.json"),
+            "--out",
+            str(merged),
+        ]
+    )
+    assert "| outcome | 2 |" in (merged / "llm_learning.md").read_text()
     data = json.loads((tmp_path / "llm_learning.json").read_text())
     other = tmp_path / "other.json"
     for run in data["runs"]:
         run["seed"] += 1
     other.write_text(json.dumps(data))
-    merged = tmp_path / "merged"
-    bench.main(
-        ["--from-json", str(tmp_path / "llm_learning.json"), str(other), "--out", str(merged)]
-    )
-    assert "| outcome | 2 |" in (merged / "llm_learning.md").read_text()
     with pytest.raises(ValueError, match="in two of the files"):
         bench.main(["--from-json", str(other), str(other), "--out", str(merged)])
     data["settings"]["lr"] *= 2
