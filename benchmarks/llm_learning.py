@@ -66,15 +66,16 @@ optimisation (the implicit PRM's own training included).
 Writes ``llm_learning.md`` (the table), ``llm_learning.png`` (accuracy vs updates and vs tokens,
 bands over seeds) and ``llm_learning.json`` (every curve) to ``--out``.
 
-Measured with the defaults (``--regime procedure``, 1.34M parameters, 3 seeds x 100 updates,
-2026-12-03; the README has the table and figure): every variant learns. Greedy accuracy jumps
-from 0.13 to about 0.6 in 20-30 updates, and sampled accuracy climbs steadily (outcome-only
-0.148 -> 0.336 +- 0.021). Progress reaches outcome-only's final greedy accuracy at update 30
-(ratio 0.30), but greedy plateaus for every variant by update 40, so that ratio is weak
-evidence. On sampled accuracy progress leads from update 20 on and reaches outcome-only's final
-at update 80 (ratio 0.80; 0.375 +- 0.015 at 100). The raw sum (0.380), gated raw sum (0.390),
-PURE (0.360) and PAV with the base policy as prover (0.353) also end at or above outcome-only.
-No variant shows a hacking signal (3.00-3.01 steps per episode, no idle steps).
+Measured with the defaults (``--regime procedure``, 1.34M parameters, 100 updates, 3 seeds; 6
+for outcome and progress; 2026-12-03; the README has the table and figure): every variant learns.
+Greedy accuracy jumps from 0.13 to about 0.6 in 20-30 updates, and sampled accuracy climbs
+steadily (outcome-only 0.148 -> 0.340 +- 0.022). Progress reaches outcome-only's final greedy
+accuracy at update 20 (ratio 0.20), but greedy plateaus for every variant by update 40, so that
+ratio is weak evidence. On sampled accuracy progress leads from update 20 on and reaches
+outcome-only's final at update 70 (ratio 0.70, about 1.4x faster; 0.385 +- 0.022 at 100). The
+raw sum (0.380), gated raw sum (0.390), PURE (0.360), PAV with the base policy as prover (0.353)
+and PAV under its Best-of-4 (0.347 +- 0.056) also end at or above outcome-only. No variant shows
+a hacking signal (3.00-3.01 steps per episode, no idle steps).
 
 The first design (``--regime slips``, 0.4M parameters, 30 updates) measured no learning: every
 variant, outcome-only included, lost held-out greedy accuracy (0.48 -> 0.35), and the summed
