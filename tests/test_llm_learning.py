@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 from _benchmarks import load_benchmark
 
+from prm_gym.core.task import Task
 from prm_gym.core.transcript import Trajectory
 from prm_gym.envs.math.experts import carry_forward
 from prm_gym.llm import Generation, Prompt, SamplingParams
@@ -155,10 +156,23 @@ class ArithmeticProver:
         return out
 
 
-def test_prover_progress_charges_the_step_that_went_wrong() -> None:
-    """PAV: a step after which the prover can no longer win loses the prover's value there."""
+def _play(bench: ModuleType, task: Task, actions: list[str]) -> Trajectory:
+    """One episode of the benchmark's env on ``task`` with ``actions`` (at most 4 steps)."""
     import gymnasium as gym
 
+    env = bench.math_env(lambda: gym.make("prm/Math-v0", tasks=[task], max_steps=4))
+    obs, info = env.reset()
+    traj = Trajectory(task_id=info["task_id"], prompt=str(obs))
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        traj.append(action, str(obs), float(reward), dict(info))
+        if terminated or truncated:
+            break
+    return traj
+
+
+def test_prover_progress_charges_the_step_that_went_wrong() -> None:
+    """PAV: a step after which the prover can no longer win loses the prover's value there."""
     bench = _bench()
     settings = bench.Settings()
     task = bench.eval_tasks(settings, 1)[0]
@@ -173,20 +187,9 @@ def test_prover_progress_charges_the_step_that_went_wrong() -> None:
     carried = {gold_value: wrong_value}
     consistent = [flipped, *(carry_forward(step, carried) for step in gold[1:])]
 
-    def play(actions: list[str]) -> Trajectory:
-        env = bench.math_env(lambda: gym.make("prm/Math-v0", tasks=[task], max_steps=4))
-        obs, info = env.reset()
-        traj = Trajectory(task_id=info["task_id"], prompt=str(obs))
-        for action in actions:
-            obs, reward, terminated, truncated, info = env.step(action)
-            traj.append(action, str(obs), float(reward), dict(info))
-            if terminated or truncated:
-                break
-        return traj
-
-    right = play(gold)
-    wrong = play(consistent)
-    late = play([*gold[:-1], gold[-1].replace("{", "{1")])  # a wrong final answer
+    right = _play(bench, task, gold)
+    wrong = _play(bench, task, consistent)
+    late = _play(bench, task, [*gold[:-1], gold[-1].replace("{", "{1")])  # a wrong final answer
     assert (right.outcome, wrong.outcome, late.outcome) == (1.0, 0.0, 0.0)
     prover.label([right, wrong, late])
     # The prover wins from every prefix of the gold solution: no step moves its value.
@@ -230,6 +233,25 @@ def test_best_of_k_prover_values_follow_the_subset_estimator() -> None:
         assert prover.values(starts) == pytest.approx([value, value]), k
     with pytest.raises(ValueError, match="best_of"):
         bench.ProverProgress(HalfWrongProver(), {}, max_new_tokens=32, n_rollouts=2, best_of=3)
+
+
+def test_padding_does_not_raise_an_episodes_prover_progress() -> None:
+    """The cheapest farming policy, padding a right solution with a repeated step, gains
+    nothing under PAV, with either prover: an episode's progress sums to ``outcome - V(s_0)``."""
+    bench = _bench()
+    task = bench.eval_tasks(bench.Settings(), 1)[0]
+    gold = list(task.metadata["gold_steps"])
+
+    for best_of in (1, 4):
+        prover = bench.ProverProgress(
+            ArithmeticProver(), {task.id: task}, 32, n_rollouts=4, best_of=best_of
+        )
+        plain, padded = _play(bench, task, gold), _play(bench, task, [gold[0], *gold])
+        assert (plain.outcome, padded.outcome, len(padded.actions)) == (1.0, 1.0, len(gold) + 1)
+        prover.label([plain, padded])
+        v0 = prover.values([(task, ())])[0]
+        for traj in (plain, padded):
+            assert sum(traj.components()["pav"]) == pytest.approx(1.0 - v0)
 
 
 def test_every_regime_leaves_room_for_its_gold_solutions() -> None:
