@@ -246,6 +246,11 @@ def math_env(inner: Callable[[], gym.Env[Any, Any]]) -> gym.Env[Any, Any]:
     return ProblemOnly(inner())
 
 
+def task_env(task: Task, max_steps: int) -> gym.Env[Any, Any]:
+    """The benchmark's env on the one problem ``task``, episodes of at most ``max_steps``."""
+    return math_env(lambda: gym.make("prm/Math-v0", tasks=[task], max_steps=max_steps))
+
+
 # ---------------------------------------------------------------------------------------------
 # base policy (supervised, cached)
 # ---------------------------------------------------------------------------------------------
@@ -392,15 +397,7 @@ def evaluate(backend: Any, tasks: Sequence[Task], s: Settings) -> dict[str, floa
     from prm_gym.llm import SamplingParams
 
     def play(temperature: float, copies: int) -> list[Any]:
-        envs = [
-            (
-                lambda t=t: math_env(
-                    lambda: gym.make("prm/Math-v0", tasks=[t], max_steps=s.max_steps)
-                )
-            )
-            for t in tasks
-            for _ in range(copies)
-        ]
+        envs = [(lambda t=t: task_env(t, s.max_steps)) for t in tasks for _ in range(copies)]
         vec = gym.vector.SyncVectorEnv(envs, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
         params = SamplingParams(max_tokens=s.max_new_tokens, temperature=temperature, seed=0)
         agent = LLMAgent(backend, params, env_id="prm/Math-v0")
@@ -510,9 +507,7 @@ class ProverProgress:
         copies: list[tuple[int, gym.Env[Any, Any], list[dict[str, str]]]] = []
         for j, (task, prefix) in enumerate(starts):
             for _ in range(self.n):
-                env = math_env(
-                    lambda t=task: gym.make("prm/Math-v0", tasks=[t], max_steps=self.max_steps)
-                )
+                env = task_env(task, self.max_steps)
                 obs, _ = env.reset()
                 history = [{"role": "user", "content": str(obs)}]
                 for action in prefix:

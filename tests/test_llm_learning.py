@@ -158,9 +158,7 @@ class ArithmeticProver:
 
 def _play(bench: ModuleType, task: Task, actions: list[str]) -> Trajectory:
     """One episode of the benchmark's env on ``task`` with ``actions`` (at most 4 steps)."""
-    import gymnasium as gym
-
-    env = bench.math_env(lambda: gym.make("prm/Math-v0", tasks=[task], max_steps=4))
+    env = bench.task_env(task, 4)
     obs, info = env.reset()
     traj = Trajectory(task_id=info["task_id"], prompt=str(obs))
     for action in actions:
