@@ -218,8 +218,6 @@ class HalfWrongProver(ArithmeticProver):
 def test_best_of_k_prover_values_follow_the_subset_estimator() -> None:
     """``best_of=k``: the Best-of-k prover's value from ``w`` wins in ``n`` rollouts is
     ``1 - C(n - w, k) / C(n, k)`` (here w = 2 of n = 4: 1/2, 5/6 and 1 for k = 1, 2, 4)."""
-    import pytest
-
     bench = _bench()
     task = bench.eval_tasks(bench.Settings(), 1)[0]
     gold = list(task.metadata["gold_steps"])
