@@ -142,9 +142,14 @@ REGIMES: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[float, ...]]] =
     "procedure": (("arithmetic",), (1,), (0.0, 0.0, 0.25, 0.6)),
     "long": (("arithmetic",), (2,), (0.0, 0.0, 0.25, 0.6)),
     "slips": (("linear", "fraction"), (1,), (0.2, 0.2)),
+    "chain": (("arithmetic",), (1,), (0.0, 0.0, 0.25, 0.6)),
 }
 #: Episode step limit per regime (default :data:`MAX_STEPS`).
-REGIME_MAX_STEPS = {"long": 6}
+REGIME_MAX_STEPS = {"long": 6, "chain": 6}
+#: Operations per word problem per regime (``MathConfig.arithmetic_ops``; default level + 1).
+#: ``chain``: the ``procedure`` problems' small numbers and mistakes, four operations instead of
+#: two, so that an outcome is right only when every one of four steps is: a sparser outcome.
+REGIME_OPS = {"chain": 4}
 #: Held-out task seeds start here (the SFT solutions use seeds 0 .. sft_solutions - 1).
 EVAL_SEED = 10_000_000
 #: Task seeds of the trained PRM's labelled solutions.
@@ -197,6 +202,10 @@ class Settings:
     def max_steps(self) -> int:
         return REGIME_MAX_STEPS.get(self.regime, MAX_STEPS)
 
+    @property
+    def arithmetic_ops(self) -> int | None:
+        return REGIME_OPS.get(self.regime)
+
     def base_key(self) -> str:
         regime = "" if self.regime == "slips" else f"_{self.regime}"
         return (
@@ -223,7 +232,12 @@ QUICK = Settings(
 
 
 def _env_kwargs(s: Settings) -> dict[str, Any]:
-    return {"families": s.families, "levels": s.levels, "max_steps": s.max_steps}
+    return {
+        "families": s.families,
+        "levels": s.levels,
+        "arithmetic_ops": s.arithmetic_ops,
+        "max_steps": s.max_steps,
+    }
 
 
 _INSTRUCTIONS = "\n\nSolve the problem step by step"
@@ -266,6 +280,7 @@ def _sft_examples(s: Settings) -> list[tuple[list[dict[str, str]], str]]:
         noise=NoiseLevel(*s.noise),
         levels=s.levels,
         families=s.families,
+        arithmetic_ops=s.arithmetic_ops,
     )
     for sol in solutions:
         obs, _ = env.reset(options={"task": sol.task})
@@ -320,8 +335,10 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
         t_ids = tok(action + "\n", add_special_tokens=False)["input_ids"]
         rows.append((p_ids + t_ids, len(p_ids)))
     opt = torch.optim.AdamW(model.parameters(), lr=s.sft_lr, weight_decay=0.01)
+    # 5% warm-up, at least two steps of it: OneCycleLR divides by zero when its warm-up ends on
+    # step 0 (fewer than 40 SFT steps with pct_start=0.05).
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=s.sft_lr, total_steps=s.sft_steps, pct_start=0.05
+        opt, max_lr=s.sft_lr, total_steps=s.sft_steps, pct_start=max(0.05, 2 / s.sft_steps)
     )
     rng = np.random.default_rng(0)
     model.train()
@@ -370,7 +387,7 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
 def eval_tasks(s: Settings, n: int, first_seed: int = EVAL_SEED) -> list[Task]:
     """``n`` procedural problems of the regime's families and levels, seeds from
     ``first_seed`` (default: the held-out ones; :data:`POOL_SEED`: the training pool)."""
-    config = MathConfig(families=s.families, levels=s.levels)
+    config = MathConfig(families=s.families, levels=s.levels, arithmetic_ops=s.arithmetic_ops)
     return [generate(config, first_seed + i) for i in range(n)]
 
 
@@ -947,8 +964,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=sorted(REGIMES),
         default=None,
         help="problems and SFT noise: 'procedure' (default; arithmetic word problems, + and - "
-        "chosen wrong), 'long' (the same, three operations) or 'slips' (the first design: "
-        "linear and fraction, arithmetic slips)",
+        "chosen wrong), 'chain' (the same small numbers, four operations), 'long' (the same "
+        "mistakes, three operations over larger numbers with * and /) or 'slips' (the first "
+        "design: linear and fraction, arithmetic slips)",
     )
     parser.add_argument(
         "--from-json",
@@ -980,6 +998,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "regime": args.regime,
     }
     s = replace(s, **{k: v for k, v in overrides.items() if v is not None})
+    if s.sft_steps < 3:
+        parser.error(f"--sft-steps must be at least 3, got {s.sft_steps}")
     if args.from_json:
         merged = merge_runs(args.from_json)
         args.out.mkdir(parents=True, exist_ok=True)

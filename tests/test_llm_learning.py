@@ -260,3 +260,20 @@ def test_every_regime_leaves_room_for_its_gold_solutions() -> None:
         longest = max(len(t.metadata["gold_steps"]) for t in bench.eval_tasks(settings, 50))
         assert longest < settings.max_steps, regime
         assert bench._env_kwargs(settings)["max_steps"] == settings.max_steps
+
+
+def test_chain_regime_trains_and_evaluates_on_four_operation_problems() -> None:
+    """``--regime chain``: the ``procedure`` problems' numbers and mistakes, four operations,
+    in the SFT data, the held-out set and the env alike."""
+    from dataclasses import replace
+
+    bench = _bench()
+    settings = replace(bench.Settings(), regime="chain", sft_solutions=4)
+    for task in bench.eval_tasks(settings, 20):
+        assert task.metadata["arithmetic_ops"] == 4 and task.metadata["level"] == 1
+        assert len(task.metadata["gold_steps"]) == 5
+    examples = bench._sft_examples(settings)
+    # One (history, step) pair per step of each of the 4 solutions: 4 operations + the answer.
+    assert len(examples) == 4 * 5
+    assert examples[0][0][0]["content"].count("Then ") == 4
+    assert bench._env_kwargs(settings)["arithmetic_ops"] == 4

@@ -225,6 +225,59 @@ def test_generator_is_pure_function_of_seed() -> None:
         MathConfig(families=("geometry",))
 
 
+def _digest(config: MathConfig, seeds: range) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for seed in seeds:
+        t = generate(config, seed)
+        h.update(repr((t.id, t.prompt, t.answer, t.metadata["gold_steps"])).encode())
+    return h.hexdigest()
+
+
+def test_default_tasks_unchanged_by_arithmetic_ops() -> None:
+    # The digest of the first 40 default tasks, taken before ``arithmetic_ops`` existed: a
+    # default config must keep drawing exactly those tasks (cached SFT data and PRM datasets
+    # are keyed by seed).
+    assert _digest(MathConfig(), range(40)) == _digest(MathConfig(arithmetic_ops=None), range(40))
+    assert _digest(MathConfig(), range(40)) == (
+        "266a6f24afdddd8a93bd7fab02ac0aa210f6ed02bf55e138d448671c63358744"
+    )
+
+
+def test_arithmetic_ops_sets_chain_length() -> None:
+    for ops in (1, 4, 8):
+        config = MathConfig(families=("arithmetic",), levels=(1,), arithmetic_ops=ops)
+        for seed in range(20):
+            task = generate(config, seed)
+            assert len(task.metadata["gold_steps"]) == ops + 1  # one per operation + answer
+            assert task.prompt.count("Then ") == ops
+            assert task.id == f"math-arithmetic-L1-ops{ops}-{seed}"
+            assert task.metadata["arithmetic_ops"] == ops
+    # Other families ignore it; the level still picks the numbers and operations.
+    linear = generate(MathConfig(families=("linear",), levels=(1,), arithmetic_ops=4), 3)
+    assert linear == generate(MathConfig(families=("linear",), levels=(1,)), 3)
+    for bad in (0, 9, 2.0, True, "4"):
+        with pytest.raises(ValueError, match="arithmetic_ops"):
+            MathConfig(arithmetic_ops=bad)  # type: ignore[arg-type]
+
+
+def test_arithmetic_ops_env_kwarg_and_noisy_solutions() -> None:
+    from prm_gym.envs.math.experts import noisy_solutions
+
+    env = gym.make("prm/Math-v0", families=("arithmetic",), levels=(1,), arithmetic_ops=4)
+    env.reset(seed=0)
+    task = env.unwrapped.task  # type: ignore[attr-defined]
+    assert len(task.metadata["gold_steps"]) == 5
+    for step in task.metadata["gold_steps"]:
+        _, _, terminated, _, info = env.step(step)
+    assert terminated and info["outcome"] == 1.0
+    sols = noisy_solutions(
+        3, 0, noise=(0, 0), levels=(1,), families=("arithmetic",), arithmetic_ops=4
+    )
+    assert all(len(s.actions) == 5 and s.task.metadata["arithmetic_ops"] == 4 for s in sols)
+
+
 def test_gsm8k_and_math_jsonl_loaders(tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     records = [

@@ -104,6 +104,8 @@ class MathEnv(TextEnv):
     | ``max_steps`` | ``16`` | steps before truncation (multi-step mode) |
     | ``families`` | all | procedural families: ``"arithmetic"``, ``"linear"``, ``"fraction"`` |
     | ``levels`` | ``(1, 2, 3, 4, 5)`` | procedural difficulty levels |
+    | ``arithmetic_ops`` | ``None`` | operations per arithmetic word problem (1-8; ``None``: |
+    | | | level + 1), e.g. ``levels=(1,), arithmetic_ops=4`` for long chains of small sums |
     | ``answer_timeout`` | ``2.0`` | seconds allowed for a ``math-verify`` comparison |
     | ``max_action_length`` | ``8192`` | longest valid action, in characters |
     | ``render_mode`` | ``None`` | ``"ansi"`` (``render()`` returns the transcript) or ``"human"`` |
@@ -131,6 +133,7 @@ class MathEnv(TextEnv):
         max_steps: int = 16,
         families: tuple[str, ...] | None = None,
         levels: tuple[int, ...] | None = None,
+        arithmetic_ops: int | None = None,
         answer_timeout: float = 2.0,
         max_action_length: int = 8192,
         render_mode: str | None = None,
@@ -138,6 +141,7 @@ class MathEnv(TextEnv):
         config = MathConfig(
             families=tuple(families) if families else MathConfig.families,
             levels=tuple(levels) if levels else MathConfig.levels,
+            arithmetic_ops=arithmetic_ops,
         )
         super().__init__(
             tasks,

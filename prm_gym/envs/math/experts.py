@@ -278,6 +278,7 @@ def noisy_solutions(
     samples_per_task: int = 1,
     levels: Sequence[int] | None = None,
     families: Sequence[str] | None = None,
+    arithmetic_ops: int | None = None,
 ) -> list[NoisySolution]:
     """``n`` solutions of procedural tasks by a :class:`NoisySolver`, for training step scorers.
 
@@ -294,6 +295,8 @@ def noisy_solutions(
         samples_per_task: Solutions per task (> 1 for best-of-N evaluation).
         levels: Procedural difficulty levels (default: all).
         families: Procedural families (default: all).
+        arithmetic_ops: Operations per arithmetic word problem (default: level + 1; see
+            :class:`~prm_gym.envs.math.generator.MathConfig`).
     """
     if n < 0 or samples_per_task < 1:
         raise ValueError(f"need n >= 0 and samples_per_task >= 1, got {n}, {samples_per_task}")
@@ -301,6 +304,7 @@ def noisy_solutions(
     config = MathConfig(
         families=tuple(families) if families else FAMILIES,
         levels=tuple(levels) if levels else LEVELS,
+        arithmetic_ops=arithmetic_ops,
     )
     solver = NoisySolver(level, np.random.default_rng(seed))
     out = []

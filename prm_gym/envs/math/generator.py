@@ -4,7 +4,8 @@ A task family is a config plus a generator that is a pure function of ``(config,
 seed gives the same task on any machine. Three families, five difficulty levels each:
 
 * ``arithmetic`` — word problems over a running quantity (level = number of operations − 1,
-  numbers grow with the level; multiplication and division from level 2);
+  numbers grow with the level; multiplication and division from level 2;
+  ``MathConfig(arithmetic_ops=n)`` sets the number of operations to ``n`` at any level);
 * ``linear`` — linear equations in ``x``: ``x + b = c`` (1), ``ax = c`` (2), ``ax + b = c`` (3),
   ``ax + b = cx + d`` (4), ``a(x + b) = cx + d`` with a possibly fractional root (5);
 * ``fraction`` — fractions and percentages of quantities, discounts, chained fractions and
@@ -36,12 +37,24 @@ _ITEMS = ("apples", "marbles", "stickers", "books", "coins", "pencils", "shells"
 
 @dataclass(frozen=True)
 class MathConfig:
-    """Which problems ``generate`` draws: families and difficulty levels, chosen uniformly."""
+    """Which problems ``generate`` draws: families and difficulty levels, chosen uniformly.
+
+    ``arithmetic_ops`` (1-8) fixes the number of operations of ``arithmetic`` word problems
+    (default ``None``: ``level + 1``); the level still sets the numbers' range and the
+    operations allowed, so ``levels=(1,), arithmetic_ops=4`` gives longer chains of ``+`` and
+    ``-`` over small numbers. Leaving it ``None`` draws exactly the tasks of earlier versions.
+    """
 
     families: tuple[str, ...] = FAMILIES
     levels: tuple[int, ...] = LEVELS
+    arithmetic_ops: int | None = None
 
     def __post_init__(self) -> None:
+        ops = self.arithmetic_ops
+        if ops is not None and (
+            isinstance(ops, bool) or not isinstance(ops, int) or not 1 <= ops <= 8
+        ):
+            raise ValueError(f"arithmetic_ops must be None or an int in 1..8, got {ops!r}")
         bad = [f for f in self.families if f not in FAMILIES]
         if bad or not self.families:
             raise ValueError(f"families must be a non-empty subset of {FAMILIES}, got {bad}")
@@ -68,7 +81,9 @@ def _n(x: Fraction | int) -> str:
     return format_number(Fraction(x))
 
 
-def _arithmetic(rng: np.random.Generator, level: int, b: _Builder) -> tuple[str, Fraction]:
+def _arithmetic(
+    rng: np.random.Generator, level: int, b: _Builder, ops: int | None = None
+) -> tuple[str, Fraction]:
     name = str(rng.choice(_NAMES))
     item = str(rng.choice(_ITEMS))
     top = (20, 50, 100, 200, 500)[level - 1]
@@ -80,9 +95,9 @@ def _arithmetic(rng: np.random.Generator, level: int, b: _Builder) -> tuple[str,
     else:
         value = Fraction(int(rng.integers(5, top)))
         text = [f"{name} has {_n(value)} {item}."]
-    ops = ["add", "sub"] + (["mul", "div"] if level >= 2 else [])
-    for _ in range(level + 1):
-        op = str(rng.choice(ops))
+    allowed = ["add", "sub"] + (["mul", "div"] if level >= 2 else [])
+    for _ in range(level + 1 if ops is None else ops):
+        op = str(rng.choice(allowed))
         if op == "div":
             divisors = [k for k in range(2, 10) if value % k == 0 and value // k >= 1]
             op = "div" if divisors else "add"
@@ -261,13 +276,21 @@ def generate(config: MathConfig, seed: int) -> Task:
     family = str(config.families[int(rng.integers(len(config.families)))])
     level = int(config.levels[int(rng.integers(len(config.levels)))])
     builder = _Builder()
-    prompt, value = _FAMILY_FNS[family](rng, level, builder)
+    custom_ops = family == "arithmetic" and config.arithmetic_ops is not None
+    if custom_ops:
+        prompt, value = _arithmetic(rng, level, builder, config.arithmetic_ops)
+    else:
+        prompt, value = _FAMILY_FNS[family](rng, level, builder)
     # "What fraction ... ?" questions are answered as a fraction, everything else canonically.
     fraction_wanted = "What fraction" in prompt and value.denominator != 1
     answer = f"{value.numerator}/{value.denominator}" if fraction_wanted else format_number(value)
     builder.finish(answer)
+    # Tasks with a custom length get their own ids (and say so), so they never collide with
+    # the default tasks of the same seed.
+    length = f"-ops{config.arithmetic_ops}" if custom_ops else ""
+    metadata_ops = {"arithmetic_ops": config.arithmetic_ops} if custom_ops else {}
     return Task(
-        id=f"math-{family}-L{level}-{seed}",
+        id=f"math-{family}-L{level}{length}-{seed}",
         prompt=prompt,
         answer=answer,
         metadata={
@@ -277,6 +300,7 @@ def generate(config: MathConfig, seed: int) -> Task:
             "gold_steps": tuple(builder.steps),
             "values": tuple(format_number(v) for v in builder.values),
             "constants": ("100",) if family == "fraction" else (),
+            **metadata_ops,
         },
     )
 
