@@ -17,6 +17,14 @@ and the noise (:data:`REGIMES`):
   the data is all right; the mistakes are procedural, a behaviour RL can change. The base policy
   solves 13% of the held-out problems greedily (it takes the wrong operation on every "gives
   away" step), 15% per sample, 41% pass@4.
+* ``chain``: the ``procedure`` problems' small numbers and mistakes in four-operation problems
+  (``MathConfig(arithmetic_ops=4)``, level 1, ``+`` and ``-`` only), episodes of at most 6 steps:
+  an answer is right only when all four operations are, so the outcome is sparse (the base
+  policy: greedy 0.008, sampled 0.037, pass@4 0.141; 30 of its first 32 greedy failures start
+  with a wrong operation, 2 with a wrong sum). Measured (outcome and progress, 5 seeds x 60
+  updates, 2026-12-03): progress reaches outcome-only's final sampled accuracy (0.073) at update
+  30 (ratio 0.50, the target) and its final greedy (0.327) at update 10 (0.17); it ends at 0.149
+  +- 0.005 sampled, 0.658 greedy, with no rise in the hacking signal (5.01 steps, idle 0.001).
 * ``long``: the same mistakes in three-operation problems (level 2, with ``*`` and ``/`` steps
   that are never flipped), episodes of at most 6 steps: a regime where the outcome is sparser.
   Measured (outcome and progress, 2 seeds x 100 updates, 2026-12-03): neither learns (sampled
