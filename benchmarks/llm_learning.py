@@ -25,6 +25,8 @@ and the noise (:data:`REGIMES`):
   updates, 2026-12-03): progress reaches outcome-only's final sampled accuracy (0.073) at update
   30 (ratio 0.50, the target) and its final greedy (0.327) at update 10 (0.17); it ends at 0.149
   +- 0.005 sampled, 0.658 greedy, with no rise in the hacking signal (5.01 steps, idle 0.001).
+  The raw RuleVerifier sum (3 seeds) is no faster than outcome-only (0.079 sampled, ratio 1.00):
+  a wrong-operation step is arithmetically right, so the sum pays the mistake.
 * ``long``: the same mistakes in three-operation problems (level 2, with ``*`` and ``/`` steps
   that are never flipped), episodes of at most 6 steps: a regime where the outcome is sparser.
   Measured (outcome and progress, 2 seeds x 100 updates, 2026-12-03): neither learns (sampled
