@@ -266,3 +266,23 @@ def test_micro_batches_give_the_full_batch_gradient() -> None:
     assert stats_micro["loss"] == pytest.approx(stats_full["loss"], rel=1e-4, abs=1e-6)
     for a, b in zip(full.model.parameters(), micro.model.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_token_logprobs_match_a_full_softmax_on_the_generated_tokens() -> None:
+    # The trainer takes the softmax only where the mask is set; on those positions it must
+    # equal the full-vocabulary log-softmax, and elsewhere it is 0.
+    env_fn = lambda: ProcessReward(gym.make("prm/Math-v0", max_steps=2), RuleVerifier())  # noqa: E731
+    trainer = PGTrainer(_backend(256, 0.2), env_fn, PGConfig(group_size=2, max_new_tokens=5))
+    trajectories = trainer.collect()
+    samples = trainer._samples(trajectories, np.zeros((len(trajectories), 2)))
+    batch = trainer._batch(samples)
+    with torch.no_grad():
+        got = trainer._token_logprobs(trainer.model, batch)
+        logits = trainer.model(input_ids=batch["ids"], attention_mask=batch["attention"]).logits
+        full = torch.log_softmax(logits[:, :-1], -1).gather(-1, batch["ids"][:, 1:, None])[..., 0]
+    mask = batch["mask"] > 0
+    assert mask.any() and (~mask).any()
+    torch.testing.assert_close(got[mask], full[mask])
+    assert torch.all(got[~mask] == 0)
+    # ... and they are the sampling log-probs the backend recorded (eval mode, same weights).
+    torch.testing.assert_close(got[mask], batch["old"][mask], rtol=1e-4, atol=1e-4)

@@ -537,16 +537,26 @@ class PGTrainer:
         return {k: v.to(self.device) for k, v in tensors.items()}
 
     def _token_logprobs(self, model: Any, batch: dict[str, Any]) -> Any:
+        """Log-probs ``(B, L - 1)`` of the targets ``ids[:, 1:]``; 0 off the mask.
+
+        The softmax runs only at the generated positions: prompts are most of each sequence,
+        and a full-vocabulary ``log_softmax`` over them would be wasted work.
+        """
         torch = self._torch
         logits = model(input_ids=batch["ids"], attention_mask=batch["attention"]).logits
-        logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        return logps.gather(-1, batch["ids"][:, 1:, None]).squeeze(-1)
+        keep = batch["mask"] > 0
+        rows = torch.log_softmax(logits[:, :-1][keep].float(), dim=-1)
+        picked = rows.gather(-1, batch["ids"][:, 1:][keep][:, None]).squeeze(-1)
+        out = torch.zeros(keep.shape, dtype=picked.dtype, device=picked.device)
+        return out.masked_scatter(keep, picked)
 
     def update(self, samples: Sequence[_Sample]) -> dict[str, float]:
         """``epochs`` optimiser steps on the samples (gradients accumulated over micro-batches)."""
         torch = self._torch
         cfg = self.config
         size = cfg.micro_batch_size or len(samples)
+        # Length-sorted micro-batches pad less; the gradient is the same token-weighted sum.
+        samples = sorted(samples, key=lambda s: len(s.prompt_ids) + len(s.token_ids))
         batches = [self._batch(samples[i : i + size]) for i in range(0, len(samples), size)]
         total_tokens = float(sum(float(b["mask"].sum()) for b in batches)) or 1.0
         refs: list[Any] = []
