@@ -93,7 +93,10 @@ class PGConfig:
         gate_threshold: ``Delta`` of the gate.
         process_coef: Weight of the process rewards against the outcome.
         process_key: Name of the process component in ``info["reward_components"]``.
-        micro_batch_size: Step sequences per forward pass (``None``: all at once).
+        micro_batch_size: Step sequences per forward pass (``None``: all at once). Samples
+            are sorted by length first, so each micro-batch pads to similar lengths; the
+            gradient is the same token-weighted sum either way. On CPU, micro-batches of 16-32
+            were 2-4x faster than one batch of 160 steps (``benchmarks/llm_learning.py``).
         system_prompt: Opens every conversation.
         step_stop: Stop strings ending one env step (default: the agent's per-env choice).
         seed: Seeds torch (sampling) and the task draws.
