@@ -412,6 +412,7 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
         **stats,
     }
     (path / "sft.json").write_text(json.dumps(meta, indent=1))
+    (path / _eval_file(s)).write_text(json.dumps(stats, indent=1))  # see base_eval
     log(f"base policy: {json.dumps(meta)}")
     return path
 
@@ -622,9 +623,17 @@ def _chat_prompt(tok: Any) -> Callable[[str], str]:
 
 
 def run_one(
-    variant: str, seed: int, base: str, s: Settings, device: str, threads: int = 1
+    variant: str,
+    seed: int,
+    base: str,
+    s: Settings,
+    device: str,
+    threads: int = 1,
+    start: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Train one variant from the base policy; returns its curve and timings."""
+    """Train one variant from the base policy; returns its curve and timings. ``start``: the
+    base policy's held-out evaluation (:func:`base_eval`), the curve's point at update 0, which
+    is then not evaluated again (evaluation is seeded, so it would be the same numbers)."""
     import torch
 
     from prm_gym.agents import PGConfig, PGTrainer
@@ -762,7 +771,7 @@ def run_one(
 
     def point(u: int) -> None:
         t = time.perf_counter()
-        stats = evaluate(backend, tasks, s)
+        stats = dict(start) if u == 0 and start is not None else evaluate(backend, tasks, s)
         if pool:
             in_pool = evaluate(backend, pool[: s.eval_tasks], s)
             stats.update({f"pool_{k}": v for k, v in in_pool.items()})
@@ -961,8 +970,36 @@ def plot(results: Sequence[dict[str, Any]], path: Path, s: Settings) -> Path:
     return path
 
 
-def _run(args: tuple[str, int, str, Settings, str, int]) -> dict[str, Any]:
+def _run(
+    args: tuple[str, int, str, Settings, str, int, dict[str, float] | None],
+) -> dict[str, Any]:
     return run_one(*args)
+
+
+def base_eval(base: Path, s: Settings, device: str) -> dict[str, float] | None:
+    """The base policy's held-out evaluation, the point at update 0 of every run, computed once
+    and cached in ``base`` (keyed by the settings it depends on); ``None`` when runs also
+    evaluate on the training pool (``train_tasks``)."""
+    if s.train_tasks:
+        return None
+    cached = base / _eval_file(s)
+    if cached.exists():
+        return {k: float(v) for k, v in json.loads(cached.read_text()).items()}
+    stats = evaluate(load_policy(base, s, device), eval_tasks(s, s.eval_tasks), s)
+    cached.write_text(json.dumps(stats, indent=1))
+    return stats
+
+
+def _eval_file(s: Settings) -> str:
+    return (
+        f"eval_t{s.eval_tasks}_k{s.group_size}_m{s.max_new_tokens}_x{s.max_steps}"
+        f"_g{s.gen_batch}_{ACTIVATION}.json"
+    )
+
+
+#: Variants that take longer than the others (the implicit PRM's updates, the prover's
+#: rollouts): started first, so the runs left at the end are short ones.
+SLOW_VARIANTS = ("pav_bo4", "pav", "prime")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -1052,11 +1089,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"base policy {base} ({time.perf_counter() - t0:.0f} s): {(base / 'sft.json').read_text()}"
     )
+    start = base_eval(base, s, args.device)
     jobs = [
-        (v, seed, str(base), s, args.device, 1)
+        (v, seed, str(base), s, args.device, 1, start)
         for seed in range(args.first_seed, args.first_seed + seeds)
         for v in args.variants
     ]
+    slow = {v: i for i, v in enumerate(SLOW_VARIANTS)}
+    jobs.sort(key=lambda job: slow.get(job[0], len(slow)))  # stable: seed order otherwise
     results: list[dict[str, Any]] = []
     if args.jobs > 1:
         ctx = multiprocessing.get_context("spawn")
@@ -1066,7 +1106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(f"{r['variant']} seed {r['seed']}: {r['curve'][-1]} ({r['seconds']:.0f} s)")
     else:
         for job in jobs:
-            r = _run((*job[:5], max(1, torch.get_num_threads())))
+            r = _run((*job[:5], max(1, torch.get_num_threads()), start))
             results.append(r)
             print(f"{r['variant']} seed {r['seed']}: {r['curve'][-1]} ({r['seconds']:.0f} s)")
     report(s, str(base), results, args.out)

@@ -66,6 +66,20 @@ def test_one_variant_one_update(tmp_path: Path) -> None:
     bench.main([*argv, "--out", str(tmp_path)])
     _check_outputs(tmp_path, ("outcome",), 1)
     assert list(tmp_path.glob("base_policy_*/sft.json"))
+    # The base policy is evaluated once (cached next to it); every run's point at update 0 is
+    # that evaluation, which is what evaluating the loaded policy gives.
+    (base,) = tmp_path.glob("base_policy_*")
+    settings = bench.Settings(
+        **json.loads((tmp_path / "llm_learning.json").read_text())["settings"]
+    )
+    cached = json.loads((base / bench._eval_file(settings)).read_text())
+    start = json.loads((tmp_path / "llm_learning.json").read_text())["runs"][0]["curve"][0]
+    assert {k: start[k] for k in cached} == cached
+    policy = bench.load_policy(base, settings, "cpu")
+    assert (
+        bench.evaluate(policy, bench.eval_tasks(settings, settings.eval_tasks), settings) == cached
+    )
+    assert bench.base_eval(base, settings, "cpu") == cached
 
     # --first-seed adds seeds in a second invocation; --from-json merges the two runs.
     second = tmp_path / "second"
