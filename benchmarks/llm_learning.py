@@ -111,11 +111,13 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import copy
+import functools
 import json
 import math
 import multiprocessing
 import os
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -556,7 +558,10 @@ class ProverProgress:
         self.params = SamplingParams(max_tokens=max_new_tokens, temperature=1.0, stop=("\n",))
 
     def values(self, starts: Sequence[tuple[Task, tuple[str, ...]]]) -> np.ndarray:
-        """``V(s)`` of each ``(task, prefix of actions)``."""
+        """``V(s)`` of each ``(task, prefix of actions)``. A rollout whose conversation outgrows
+        the model's context ends there without a win."""
+        from prm_gym.agents.llm_agent import generate_within_context
+
         copies: list[tuple[int, gym.Env[Any, Any], list[dict[str, str]]]] = []
         for j, (task, prefix) in enumerate(starts):
             for _ in range(self.n):
@@ -573,10 +578,14 @@ class ProverProgress:
         wins = np.zeros(len(starts))
         active = list(range(len(copies)))
         while active:
-            generations = self.backend.generate([copies[i][2] for i in active], self.params)
+            histories = [copies[i][2] for i in active]
+            generations = generate_within_context(self.backend, histories, self.params)
             still: list[int] = []
             for i, gens in zip(active, generations, strict=True):
                 j, env, history = copies[i]
+                if gens is None:  # no longer fits the context: unsolved, as the policy's own
+                    env.close()  # episodes end (truncated, no outcome)
+                    continue
                 action = gens[0].text.strip()
                 obs, reward, terminated, truncated, info = env.step(action)
                 if terminated or truncated:
@@ -729,7 +738,7 @@ def run_one(
 
         def collect_with_progress() -> Any:
             trajectories = plain_collect()
-            prover.label(trajectories)  # type: ignore[union-attr]
+            prover.label(trajectories)
             return trajectories
 
         trainer.collect = collect_with_progress  # type: ignore[method-assign]
@@ -759,7 +768,7 @@ def run_one(
         finally:
             timer["opt"] += time.perf_counter() - t
 
-    backend.generate = timed_generate  # type: ignore[method-assign]
+    backend.generate = timed_generate
     trainer.collect = timed_collect  # type: ignore[method-assign]
     trainer.update = timed_update  # type: ignore[method-assign]
 
@@ -1098,19 +1107,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     slow = {v: i for i, v in enumerate(SLOW_VARIANTS)}
     jobs.sort(key=lambda job: slow.get(job[0], len(slow)))  # stable: seed order otherwise
     results: list[dict[str, Any]] = []
+    failed: list[str] = []
+
+    def finished(job: tuple[Any, ...], run: Callable[[], dict[str, Any]]) -> None:
+        # A run that fails is reported with its traceback; the others still make the table.
+        try:
+            r = run()
+        except Exception:
+            failed.append(f"{job[0]} seed {job[1]}")
+            print(f"{job[0]} seed {job[1]} FAILED:\n{traceback.format_exc()}", flush=True)
+            return
+        results.append(r)
+        print(f"{r['variant']} seed {r['seed']}: {r['curve'][-1]} ({r['seconds']:.0f} s)")
+
     if args.jobs > 1:
         ctx = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-            for r in pool.map(_run, jobs):
-                results.append(r)
-                print(f"{r['variant']} seed {r['seed']}: {r['curve'][-1]} ({r['seconds']:.0f} s)")
+            futures = {pool.submit(_run, job): job for job in jobs}
+            for future in concurrent.futures.as_completed(futures):
+                finished(futures[future], future.result)
     else:
+        threads = max(1, torch.get_num_threads())
         for job in jobs:
-            r = _run((*job[:5], max(1, torch.get_num_threads()), start))
-            results.append(r)
-            print(f"{r['variant']} seed {r['seed']}: {r['curve'][-1]} ({r['seconds']:.0f} s)")
-    report(s, str(base), results, args.out)
+            finished(job, functools.partial(_run, (*job[:5], threads, start)))
+    results.sort(key=lambda r: (args.variants.index(r["variant"]), r["seed"]))
+    if results:
+        report(s, str(base), results, args.out)
     print(f"({time.perf_counter() - t0:.0f} s total)")
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(jobs)} runs failed: {', '.join(failed)}")
 
 
 def report(s: Settings, base: str, results: Sequence[dict[str, Any]], out: Path) -> None:

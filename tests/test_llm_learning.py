@@ -14,7 +14,7 @@ from _benchmarks import load_benchmark
 from prm_gym.core.task import Task
 from prm_gym.core.transcript import Trajectory
 from prm_gym.envs.math.experts import carry_forward
-from prm_gym.llm import Generation, Prompt, SamplingParams
+from prm_gym.llm import ContextOverflowError, Generation, Prompt, SamplingParams
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -109,6 +109,25 @@ def test_one_variant_one_update(tmp_path: Path) -> None:
     other.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="other settings"):
         bench.main(["--from-json", str(tmp_path / "llm_learning.json"), str(other)])
+
+
+def test_a_failing_run_is_reported_and_the_others_still_make_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = _bench()
+    run_one = bench.run_one
+
+    def failing(variant: str, *args: object) -> dict[str, object]:
+        if variant == "raw_sum":
+            raise RuntimeError("a run that breaks")
+        return dict(run_one(variant, *args))
+
+    monkeypatch.setattr(bench, "run_one", failing)
+    argv = ["--quick", "--variants", "outcome", "raw_sum", "--updates", "1", "--sft-steps", "5"]
+    argv += ["--sft-solutions", "50", "--eval-tasks", "2", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit, match="1 of 2 runs failed: raw_sum seed 0"):
+        bench.main(argv)
+    _check_outputs(tmp_path, ("outcome",), 1)
 
 
 def test_train_pool_trains_on_its_problems_and_measures_them(tmp_path: Path) -> None:
@@ -243,6 +262,37 @@ def test_best_of_k_prover_values_follow_the_subset_estimator() -> None:
         assert prover.values(starts) == pytest.approx([value, value]), k
     with pytest.raises(ValueError, match="best_of"):
         bench.ProverProgress(HalfWrongProver(), {}, max_new_tokens=32, n_rollouts=2, best_of=3)
+
+
+class ShortContextProver(ArithmeticProver):
+    """:class:`ArithmeticProver` with a context that holds ``fits`` messages: a longer
+    conversation gets :class:`ContextOverflowError` naming it, as a real backend raises it."""
+
+    def __init__(self, fits: int) -> None:
+        super().__init__()
+        self.fits = fits
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:
+        over = [i for i, messages in enumerate(prompts) if len(messages) > self.fits]
+        if over:
+            raise ContextOverflowError("does not fit", over)
+        return super().generate(prompts, params)
+
+
+def test_a_prover_rollout_that_outgrows_the_context_ends_unsolved() -> None:
+    """PAV on long episodes: a rollout whose conversation no longer fits the prover's context
+    ends without a win (the run goes on; it crashed a chain-regime run before)."""
+    bench = _bench()
+    task = bench.eval_tasks(bench.Settings(), 1)[0]
+    gold = list(task.metadata["gold_steps"])
+    starts = [(task, ()), (task, tuple(gold[:1]))]
+    # Room for the whole gold solution and its answer: every rollout wins.
+    roomy = bench.ProverProgress(ShortContextProver(99), {task.id: task}, 32, n_rollouts=2)
+    assert roomy.values(starts).tolist() == [1.0, 1.0]
+    # Room for the problem and one exchange: the prover never reaches its answer.
+    short = bench.ProverProgress(ShortContextProver(3), {task.id: task}, 32, n_rollouts=2)
+    assert short.values(starts).tolist() == [0.0, 0.0]
+    assert short.backend.calls >= 1
 
 
 def test_padding_does_not_raise_an_episodes_prover_progress() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from prm_gym.llm.base import ContextOverflowError, Generation, LLMBackend, Prompt, SamplingParams
 
-__all__ = ["DEFAULT_SAMPLING", "STEP_STOPS", "LLMAgent"]
+__all__ = ["DEFAULT_SAMPLING", "STEP_STOPS", "LLMAgent", "generate_within_context"]
 
 #: Where one env step ends in the text an LLM writes, per env id. For Math-v0 one reasoning step
 #: is one line. Envs not listed use ``LLMAgent``'s ``step_stop`` default (a newline).
@@ -222,33 +222,40 @@ class LLMAgent:
         return actions
 
     def _generate(self, prompts: Sequence[Prompt]) -> list[list[Generation] | None]:
-        """The backend's generations per prompt; ``None`` where the prompt overflows the context.
+        return generate_within_context(self.backend, prompts, self.sampling)
 
-        Prompts the backend names in :class:`~prm_gym.llm.ContextOverflowError` are dropped and
-        the rest generated again in one call; when the backend does not say which prompt
-        overflowed, the prompts are generated one at a time.
-        """
-        results: list[list[Generation] | None] = [None] * len(prompts)
-        todo = list(range(len(prompts)))
-        while todo:
-            try:
-                outputs = self.backend.generate([prompts[j] for j in todo], self.sampling)
-            except ContextOverflowError as exc:
-                bad = {todo[k] for k in exc.indices if 0 <= k < len(todo)}
-                if not bad:
-                    if len(todo) == 1:  # the one prompt left is the one that overflows
-                        return results
-                    for j in todo:
-                        results[j] = self._generate([prompts[j]])[0]
+
+def generate_within_context(
+    backend: LLMBackend, prompts: Sequence[Prompt], params: SamplingParams
+) -> list[list[Generation] | None]:
+    """``backend.generate(prompts, params)``, with ``None`` for each prompt that no longer fits
+    the model's context instead of a :class:`~prm_gym.llm.ContextOverflowError` for the call.
+
+    Prompts the backend names in the error are dropped and the rest generated again in one
+    call; when the backend does not say which prompt overflowed, the prompts are generated one
+    at a time. :class:`LLMAgent` acts through it; so can any code that rolls a policy out.
+    """
+    results: list[list[Generation] | None] = [None] * len(prompts)
+    todo = list(range(len(prompts)))
+    while todo:
+        try:
+            outputs = backend.generate([prompts[j] for j in todo], params)
+        except ContextOverflowError as exc:
+            bad = {todo[k] for k in exc.indices if 0 <= k < len(todo)}
+            if not bad:
+                if len(todo) == 1:  # the one prompt left is the one that overflows
                     return results
-                todo = [j for j in todo if j not in bad]
-                continue
-            if len(outputs) != len(todo):
-                raise RuntimeError(
-                    f"{type(self.backend).__name__}.generate returned {len(outputs)} results for "
-                    f"{len(todo)} prompts"
-                )
-            for j, gens in zip(todo, outputs, strict=True):
-                results[j] = list(gens)
-            break
-        return results
+                for j in todo:
+                    results[j] = generate_within_context(backend, [prompts[j]], params)[0]
+                return results
+            todo = [j for j in todo if j not in bad]
+            continue
+        if len(outputs) != len(todo):
+            raise RuntimeError(
+                f"{type(backend).__name__}.generate returned {len(outputs)} results for "
+                f"{len(todo)} prompts"
+            )
+        for j, gens in zip(todo, outputs, strict=True):
+            results[j] = list(gens)
+        break
+    return results
