@@ -316,3 +316,37 @@ def test_tiny_model_rollout_on_every_text_env(long_context_tiny: Any, env_id: st
         assert traj.terminated or traj.truncated
         _check_components(traj)
         assert traj.outcome is not None
+
+
+class _ShortContext:
+    """A backend whose context holds prompts of at most ``fits`` characters; it names the
+    prompts that overflow only when ``names`` is set."""
+
+    def __init__(self, fits: int, names: bool) -> None:
+        self.fits, self.names, self.calls = fits, names, 0
+
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Generation]]:
+        from prm_gym.llm import ContextOverflowError
+
+        self.calls += 1
+        over = [i for i, p in enumerate(prompts) if len(str(p)) > self.fits]
+        if over:
+            raise ContextOverflowError("too long", over if self.names else ())
+        return [[Generation(f"echo {p}")] * params.n for p in prompts]
+
+
+@pytest.mark.parametrize("names", [True, False])
+def test_generate_within_context_skips_only_the_prompts_that_do_not_fit(names: bool) -> None:
+    from prm_gym.agents.llm_agent import generate_within_context
+
+    backend = _ShortContext(fits=3, names=names)
+    out = generate_within_context(backend, ["a", "toolong", "bb", "xxxxxx"], SamplingParams(n=2))
+    assert [None if g is None else [x.text for x in g] for g in out] == [
+        ["echo a", "echo a"],
+        None,
+        ["echo bb", "echo bb"],
+        None,
+    ]
+    # Named: one retry of the prompts that fit. Unnamed: then one call per prompt.
+    assert backend.calls == (2 if names else 5)
+    assert generate_within_context(_ShortContext(0, names), ["a"], SamplingParams()) == [None]
