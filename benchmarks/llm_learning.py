@@ -87,6 +87,16 @@ raw sum (0.380), gated raw sum (0.390), PURE (0.360), PAV with the base policy a
 and PAV under its Best-of-4 (0.347 +- 0.056) also end at or above outcome-only. No variant shows
 a hacking signal (3.00-3.01 steps per episode, no idle steps).
 
+With ``--regime chain`` (four operations, so the outcome is sparse: 77% of outcome-only's groups
+hold four equal outcomes; 60 updates; 2026-12-03/04, README), progress reaches outcome-only's
+final greedy accuracy at update 10 (ratio 0.17, two runs) and its final sampled accuracy at update
+30 or 40 (ratio 0.50 over 5 seeds, 0.67 over 3: the same trained weights under other evaluation
+draws, so at the bound within the sampled evaluation's noise), and ends about twice as high
+(sampled 0.15 vs 0.08). The raw sum, PURE, PRIME and PAV are no faster than outcome-only there
+(the RuleVerifier pays a wrong operation done right; PRIME's implicit PRM learns from the same
+sparse outcomes; the base-policy prover almost never wins, so PAV's values are almost all 0);
+gating and the trained PRM end above it on sampled accuracy but reach its final no sooner.
+
 The first design (``--regime slips``, 0.4M parameters, 30 updates) measured no learning: every
 variant, outcome-only included, lost held-out greedy accuracy (0.48 -> 0.35), and the summed
 scorers lengthened episodes in some seeds, which then collapsed. The cause was the base policy's
