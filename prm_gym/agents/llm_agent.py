@@ -208,7 +208,7 @@ class LLMAgent:
         self.overflowed = [False] * n
         if not active:
             return actions
-        outputs = self._generate(prompts)
+        outputs = generate_within_context(self.backend, prompts, self.sampling)
         for i, gens in zip(active, outputs, strict=True):
             if gens is None:
                 self.overflowed[i] = True
@@ -220,9 +220,6 @@ class LLMAgent:
             self.last_generations[i] = gen
             actions[i] = action
         return actions
-
-    def _generate(self, prompts: Sequence[Prompt]) -> list[list[Generation] | None]:
-        return generate_within_context(self.backend, prompts, self.sampling)
 
 
 def generate_within_context(
