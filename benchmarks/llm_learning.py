@@ -343,8 +343,10 @@ def _sft_examples(s: Settings) -> list[tuple[list[dict[str, str]], str]]:
     return out
 
 
-def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None) -> Path:
-    """Train (or load from ``out``) the base policy; returns its directory."""
+def build_base(
+    out: Path, s: Settings, log: Callable[[str], None] | None = None, device: str = "cpu"
+) -> Path:
+    """Train (or load from ``out``) the base policy on ``device``; returns its directory."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -373,7 +375,7 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
         pad_token_id=tok.pad_token_id,
     )
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(config)
+    model = GPT2LMHeadModel(config).to(device)
     rows: list[tuple[list[int], int]] = []
     for history, action in examples:
         prompt = tok.apply_chat_template(history, tokenize=False, add_generation_prompt=True)
@@ -399,7 +401,9 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
             ids[i, : len(row)] = torch.tensor(row)
             labels[i, n_prompt : len(row)] = torch.tensor(row[n_prompt:])
             attn[i, : len(row)] = 1
-        loss = model(input_ids=ids, attention_mask=attn, labels=labels).loss
+        loss = model(
+            input_ids=ids.to(device), attention_mask=attn.to(device), labels=labels.to(device)
+        ).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -415,7 +419,7 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
     tok.save_pretrained(path)
     from prm_gym.llm import TransformersBackend
 
-    backend = TransformersBackend(model, tok, max_batch_size=s.gen_batch)
+    backend = TransformersBackend(model, tok, device=device, max_batch_size=s.gen_batch)
     stats = evaluate(backend, eval_tasks(s, s.eval_tasks), s)
     meta = {
         "params": sum(p.numel() for p in model.parameters()),
@@ -424,7 +428,7 @@ def build_base(out: Path, s: Settings, log: Callable[[str], None] | None = None)
         **stats,
     }
     (path / "sft.json").write_text(json.dumps(meta, indent=1))
-    (path / _eval_file(s)).write_text(json.dumps(stats, indent=1))  # see base_eval
+    (path / _eval_file(s, device)).write_text(json.dumps(stats, indent=1))  # see base_eval
     log(f"base policy: {json.dumps(meta)}")
     return path
 
@@ -1001,7 +1005,7 @@ def base_eval(base: Path, s: Settings, device: str) -> dict[str, float] | None:
     evaluate on the training pool (``train_tasks``)."""
     if s.train_tasks:
         return None
-    cached = base / _eval_file(s)
+    cached = base / _eval_file(s, device)
     if cached.exists():
         return {k: float(v) for k, v in json.loads(cached.read_text()).items()}
     stats = evaluate(load_policy(base, s, device), eval_tasks(s, s.eval_tasks), s)
@@ -1009,10 +1013,13 @@ def base_eval(base: Path, s: Settings, device: str) -> dict[str, float] | None:
     return stats
 
 
-def _eval_file(s: Settings) -> str:
+def _eval_file(s: Settings, device: str = "cpu") -> str:
+    # Sampling draws differ between devices (CPU and CUDA generators), so the device is in
+    # the key (plain for the CPU, as before).
+    where = "" if device == "cpu" else f"_{device.replace(':', '')}"
     return (
         f"eval_t{s.eval_tasks}_k{s.group_size}_m{s.max_new_tokens}_x{s.max_steps}"
-        f"_g{s.gen_batch}_{ACTIVATION}.json"
+        f"_g{s.gen_batch}_{ACTIVATION}{where}.json"
     )
 
 
@@ -1068,6 +1075,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="rebuild the table and PNG from these llm_learning.json files (runs of the same "
         "settings, e.g. variants run in separate invocations) instead of training",
     )
+    parser.add_argument(
+        "--gen-batch",
+        type=int,
+        default=None,
+        help="rows per generate call (64; on a GPU, larger batches, e.g. 1024, run faster)",
+    )
+    parser.add_argument(
+        "--micro-batch", type=int, default=None, help="step sequences per PG forward pass (32)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (1)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--out", type=Path, default=Path("llm_learning_out"))
@@ -1088,6 +1104,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "process_coef": args.process_coef,
         "train_tasks": args.train_tasks,
         "regime": args.regime,
+        "gen_batch": args.gen_batch,
+        "micro_batch": args.micro_batch,
     }
     s = replace(s, **{k: v for k, v in overrides.items() if v is not None})
     if s.sft_steps < 3:
@@ -1104,7 +1122,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     torch.set_num_threads(max(1, args.jobs))
     t0 = time.perf_counter()
-    base = build_base(args.out, s)
+    base = build_base(args.out, s, device=args.device)
     print(
         f"base policy {base} ({time.perf_counter() - t0:.0f} s): {(base / 'sft.json').read_text()}"
     )
@@ -1129,6 +1147,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         results.append(r)
         print(f"{r['variant']} seed {r['seed']}: {r['curve'][-1]} ({r['seconds']:.0f} s)")
+        # The runs so far, so that an invocation stopped early still leaves them for
+        # --from-json (the table and PNG are written at the end).
+        partial = {"settings": asdict(s), "base": str(base), "runs": results}
+        (args.out / "llm_learning.json").write_text(json.dumps(partial, indent=1))
 
     if args.jobs > 1:
         ctx = multiprocessing.get_context("spawn")

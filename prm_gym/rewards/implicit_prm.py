@@ -178,7 +178,8 @@ def train_implicit_prm(
 
     Each rollout is ``prompt + response`` tokenised as one text, with the response's tokens
     (those after the prompt's own tokenisation) entering the loss; ``reference`` stays frozen.
-    Adam, mini-batches in a seeded random order.
+    Adam, mini-batches in a seeded random order. The batches go to ``model``'s device;
+    ``reference`` must be on the same one.
     """
     import torch
 
@@ -195,15 +196,19 @@ def train_implicit_prm(
         rows.append((p_ids + r_ids, len(p_ids)))
     reference.eval()
     model.train()
+    device = next(model.parameters()).device  # batches go where the models are (cpu, cuda)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    labels = torch.tensor(list(outcomes), dtype=torch.float32)
+    labels = torch.tensor(list(outcomes), dtype=torch.float32, device=device)
     losses: list[float] = []
     for _ in range(epochs):
         order = torch.randperm(len(rows), generator=generator).tolist()
         for start in range(0, len(order), batch_size):
             chosen = order[start : start + batch_size]
-            ids, attn, resp = _right_padded([rows[i] for i in chosen], int(tokenizer.pad_token_id))
+            ids, attn, resp = (
+                t.to(device)
+                for t in _right_padded([rows[i] for i in chosen], int(tokenizer.pad_token_id))
+            )
             with torch.no_grad():
                 ref_lp = sequence_logprobs(reference, ids, attn, resp)
             pol_lp = sequence_logprobs(model, ids, attn, resp)
