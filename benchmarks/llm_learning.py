@@ -1110,6 +1110,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     s = replace(s, **{k: v for k, v in overrides.items() if v is not None})
     if s.sft_steps < 3:
         parser.error(f"--sft-steps must be at least 3, got {s.sft_steps}")
+    positive = ("updates", "eval_every", "eval_tasks", "prompts", "group_size")
+    for name in (*positive, "gen_batch", "micro_batch"):
+        if getattr(s, name) < 1:  # a table of update 0 alone, or empty batches, says nothing
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(s, name)}")
     if args.from_json:
         merged = merge_runs(args.from_json)
         args.out.mkdir(parents=True, exist_ok=True)

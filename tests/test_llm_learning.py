@@ -341,3 +341,38 @@ def test_chain_regime_trains_and_evaluates_on_four_operation_problems() -> None:
     assert len(examples) == 4 * 5
     assert examples[0][0][0]["content"].count("Then ") == 4
     assert bench._env_kwargs(settings)["arithmetic_ops"] == 4
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--updates", "0"), ("--eval-every", "0"), ("--gen-batch", "0"), ("--micro-batch", "-1")],
+)
+def test_settings_that_would_make_no_table_are_refused_up_front(
+    tmp_path: Path, flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        _bench().main(["--quick", flag, value, "--out", str(tmp_path)])
+    assert f"{flag} must be at least 1, got {value}" in capsys.readouterr().err
+    assert not list(tmp_path.glob("base_policy_*"))  # refused before any training
+
+
+def test_each_finished_run_is_saved_before_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invocation stopped before its table (a time limit) still leaves the runs it finished,
+    which ``--from-json`` turns into the table."""
+    bench = _bench()
+
+    def stopped(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "report", stopped)
+    argv = ["--quick", "--variants", "outcome", "--updates", "1", "--sft-steps", "5"]
+    argv += ["--sft-solutions", "50", "--eval-tasks", "2", "--out", str(tmp_path)]
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(argv)
+    runs = json.loads((tmp_path / "llm_learning.json").read_text())["runs"]
+    assert [(r["variant"], r["seed"]) for r in runs] == [("outcome", 0)]
+    monkeypatch.undo()
+    bench.main(["--from-json", str(tmp_path / "llm_learning.json"), "--out", str(tmp_path / "t")])
+    assert "| outcome | 1 |" in (tmp_path / "t" / "llm_learning.md").read_text()
