@@ -113,7 +113,8 @@ Usage::
         b/llm_learning.json --out merged                              # one table from two runs
     PYTHONPATH=. python benchmarks/llm_learning.py --variants outcome --updates 1 --seeds 1 \\
         --sft-steps 20 --eval-tasks 4                                 # one variant, seconds
-    PYTHONPATH=. python benchmarks/llm_learning.py --device cuda      # on a GPU
+    PYTHONPATH=. python benchmarks/llm_learning.py --device cuda --gen-batch 1024 \
+        --jobs 16                                                     # on a GPU (README)
 """
 
 from __future__ import annotations
