@@ -96,6 +96,12 @@ draws, so at the bound within the sampled evaluation's noise), and ends about tw
 (the RuleVerifier pays a wrong operation done right; PRIME's implicit PRM learns from the same
 sparse outcomes; the base-policy prover almost never wins, so PAV's values are almost all 0);
 gating and the trained PRM end above it on sampled accuracy but reach its final no sooner.
+A third run (2026-12-04) built another base policy from the same settings (greedy 0.023,
+sampled 0.062; library versions differ): over 5 seeds progress reached outcome-only's final
+greedy accuracy at update 20 (ratio 0.33) and its final sampled accuracy at update 30 (ratio
+0.50, by a margin of 0.001) and ended at 0.338 sampled against 0.148. On one H200
+(``--device cuda --gen-batch 1024 --jobs 16``) a run stopped by its time limit (one seed of most
+variants) showed progress ahead as well.
 
 The first design (``--regime slips``, 0.4M parameters, 30 updates) measured no learning: every
 variant, outcome-only included, lost held-out greedy accuracy (0.48 -> 0.35), and the summed
