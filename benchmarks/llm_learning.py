@@ -115,11 +115,11 @@ Usage::
 
     PYTHONPATH=. python benchmarks/llm_learning.py --quick            # smoke, <= 5 min, 2 cores
     PYTHONPATH=. python benchmarks/llm_learning.py --jobs 2           # the full table (hours)
-    PYTHONPATH=. python benchmarks/llm_learning.py --from-json a/llm_learning.json \
+    PYTHONPATH=. python benchmarks/llm_learning.py --from-json a/llm_learning.json \\
         b/llm_learning.json --out merged                              # one table from two runs
     PYTHONPATH=. python benchmarks/llm_learning.py --variants outcome --updates 1 --seeds 1 \\
         --sft-steps 20 --eval-tasks 4                                 # one variant, seconds
-    PYTHONPATH=. python benchmarks/llm_learning.py --device cuda --gen-batch 1024 \
+    PYTHONPATH=. python benchmarks/llm_learning.py --device cuda --gen-batch 1024 \\
         --jobs 16                                                     # on a GPU (README)
 """
 
