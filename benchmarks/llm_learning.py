@@ -1160,8 +1160,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{r['variant']} seed {r['seed']}: {r['curve'][-1]} ({r['seconds']:.0f} s)")
         # The runs so far, so that an invocation stopped early still leaves them for
         # --from-json (the table and PNG are written at the end).
-        partial = {"settings": asdict(s), "base": str(base), "runs": results}
-        (args.out / "llm_learning.json").write_text(json.dumps(partial, indent=1))
+        write_runs(s, str(base), results, args.out)
 
     if args.jobs > 1:
         ctx = multiprocessing.get_context("spawn")
@@ -1185,12 +1184,16 @@ def report(s: Settings, base: str, results: Sequence[dict[str, Any]], out: Path)
     """Write ``llm_learning.md``, ``.json`` and ``.png`` of ``results`` to ``out``."""
     md = table(results, s)
     (out / "llm_learning.md").write_text(md)
-    (out / "llm_learning.json").write_text(
-        json.dumps({"settings": asdict(s), "base": base, "runs": list(results)}, indent=1)
-    )
+    write_runs(s, base, results, out)
     png = plot(results, out / "llm_learning.png", s)
     print(md)
     print(f"wrote {out / 'llm_learning.md'}, {png}")
+
+
+def write_runs(s: Settings, base: str, results: Sequence[dict[str, Any]], out: Path) -> None:
+    """Write ``llm_learning.json`` (the settings, base policy and every run) to ``out``."""
+    data = {"settings": asdict(s), "base": base, "runs": list(results)}
+    (out / "llm_learning.json").write_text(json.dumps(data, indent=1))
 
 
 def merge_runs(paths: Sequence[Path]) -> tuple[Settings, str, list[dict[str, Any]]]:

@@ -8,16 +8,15 @@ a training step stays on the GPU.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
+from _benchmarks import load_benchmark
 
 import prm_gym  # noqa: F401  (registers prm/*)
 
@@ -108,19 +107,9 @@ def test_implicit_prm_trains_on_the_gpu() -> None:
     assert all(p.device.type == "cuda" for p in model.parameters())
 
 
-def _bench() -> Any:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "llm_learning.py"
-    spec = importlib.util.spec_from_file_location("llm_learning_cuda", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("variant", ["progress", "prime", "pav"])
 def test_llm_learning_runs_on_the_gpu(tmp_path: Path, variant: str) -> None:
-    bench = _bench()
+    bench = load_benchmark("llm_learning")
     argv = ["--quick", "--variants", variant, "--updates", "1", "--sft-steps", "5"]
     argv += ["--sft-solutions", "50", "--eval-tasks", "2", "--device", "cuda"]
     bench.main([*argv, "--out", str(tmp_path)])
