@@ -691,6 +691,7 @@ def run_one(
     if pool:
         kw = {"tasks": pool, "max_steps": s.max_steps}
     prime_models: tuple[Any, Any] | None = None
+    implicit: SharedScorer | None = None
     prover: ProverProgress | None = None
     env_fn: Callable[[], gym.Env[Any, Any]]
     if variant == "outcome":
@@ -743,6 +744,7 @@ def run_one(
                 TransformersBackend(ref_model, tok),
                 beta=0.05,
                 prompt_fn=_chat_prompt(tok),
+                cache=True,  # cleared after each update's training of the implicit PRM
             )
         )
 
@@ -833,6 +835,8 @@ def run_one(
                 batch_size=16,
                 seed=seed + u,
             )
+            if implicit is not None:
+                implicit.scorer.clear_cache()  # its rewards were the old weights'
             timer["opt"] += time.perf_counter() - t
         train_log.append({k: float(v) for k, v in record.items()})
         if u % s.eval_every == 0 or u == s.updates:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +19,7 @@ from prm_gym.agents.pg import (
     step_advantages_to_tokens,
     step_rewards,
 )
+from prm_gym.core.transcript import Trajectory
 from prm_gym.credit import group_normalized_advantages, prime_advantages, rloo_advantages
 from prm_gym.rewards import RuleVerifier
 from prm_gym.spaces import Text
@@ -183,7 +185,8 @@ def test_step_advantages_to_tokens() -> None:
 
 def test_samples_carry_each_steps_advantage_on_its_tokens() -> None:
     env_fn = lambda: ProcessReward(gym.make("prm/Math-v0", max_steps=2), RuleVerifier())  # noqa: E731
-    trainer = PGTrainer(_backend(512, 0.2), env_fn, PGConfig(group_size=2, max_new_tokens=3))
+    config = PGConfig(group_size=2, max_new_tokens=3, pack_steps=False)  # one sample per step
+    trainer = PGTrainer(_backend(512, 0.2), env_fn, config)
     trajectories = trainer.collect()
     advantages = np.arange(trainer.env.num_envs * 2, dtype=float).reshape(-1, 2)
     samples = trainer._samples(trajectories, advantages)
@@ -266,6 +269,51 @@ def test_micro_batches_give_the_full_batch_gradient() -> None:
     assert stats_micro["loss"] == pytest.approx(stats_full["loss"], rel=1e-4, abs=1e-6)
     for a, b in zip(full.model.parameters(), micro.model.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_packed_steps_give_the_per_step_loss_and_gradient() -> None:
+    # Steps whose prompt extends the previous step's sequence are trained as one sequence; the
+    # loss, its statistics and the gradient must be those of one sequence per step.
+    env_fn = lambda: ProcessReward(gym.make("prm/Math-v0", max_steps=3), RuleVerifier())  # noqa: E731
+    cfg = PGConfig(group_size=2, max_new_tokens=5, beta=0.05)
+    packed = PGTrainer(_backend(256, 0.2), env_fn, cfg)
+    plain = PGTrainer(_backend(256, 0.2), env_fn, replace(cfg, pack_steps=False))
+    plain.model.load_state_dict(packed.model.state_dict())
+    plain.reference.load_state_dict(packed.reference.state_dict())
+    trajectories = packed.collect()
+    advantages = np.random.default_rng(0).normal(size=(len(trajectories), 3))
+    one, per_step = (
+        packed._samples(trajectories, advantages),
+        plain._samples(trajectories, advantages),
+    )
+    assert len(one) < len(per_step) == sum(len(t.actions) for t in trajectories)
+    assert sum(s.generated for s in one) == sum(s.generated for s in per_step)
+    width = lambda samples: sum(len(s.prompt_ids) + len(s.token_ids) for s in samples)  # noqa: E731
+    assert width(one) < width(per_step)
+    a, b = packed.update(one), plain.update(per_step)
+    for key in ("loss", "pg_loss", "kl", "clip_frac"):
+        assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    for p, q in zip(packed.model.parameters(), plain.model.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_steps_are_not_packed_when_the_prompt_does_not_extend_the_sequence() -> None:
+    trainer = PGTrainer(_backend(), SayEnv, PGConfig(group_size=2))
+    gen = lambda prompt, tokens: {  # noqa: E731
+        "generation": {"prompt_token_ids": prompt, "token_ids": tokens, "logprobs": [-1.0] * 2}
+    }
+    extends = [gen([1, 2], [3, 4]), gen([1, 2, 3, 4, 5], [6, 7])]
+    differs = [gen([1, 2], [3, 4]), gen([1, 2, 3, 9, 5], [6, 7])]
+    trajs = [
+        Trajectory(task_id="t", prompt="p", actions=["a", "b"], rewards=[0.0, 0.0], infos=i)
+        for i in (extends, differs)
+    ]
+    samples = trainer._samples(trajs, np.array([[1.0, 2.0], [1.0, 2.0]]))
+    assert len(samples) == 3
+    assert samples[0].token_ids == [3, 4, 5, 6, 7] and samples[0].mask == [1, 1, 0, 1, 1]
+    assert samples[0].advantages.tolist() == [1.0, 1.0, 0.0, 2.0, 2.0]
+    assert samples[0].old_logprobs == [-1.0, -1.0, 0.0, -1.0, -1.0]
+    assert [s.prompt_ids for s in samples[1:]] == [[1, 2], [1, 2, 3, 9, 5]]
 
 
 def test_token_logprobs_match_a_full_softmax_on_the_generated_tokens() -> None:

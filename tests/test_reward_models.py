@@ -402,6 +402,29 @@ def test_implicit_prm_single_and_accumulative_by_hand(tiny: tuple[Any, Any]) -> 
     np.testing.assert_allclose(same, 0.0, atol=1e-6)
 
 
+def test_implicit_prm_cache_scores_each_prefix_once_until_cleared() -> None:
+    class Counting:  # every character has log-probability ``lp``; counts scored continuations
+        def __init__(self, lp: float) -> None:
+            self.lp, self.scored = lp, 0
+
+        def logprobs(self, prompts: Any, conts: Any) -> list[list[float]]:
+            self.scored += len(conts)
+            return [[self.lp] * len(c) for c in conts]
+
+    episode = [StepContext("q", ("ab", "c")[:k], ("ab", "c", "de")[k]) for k in range(3)]
+    plain_pol, plain_ref = Counting(-1.0), Counting(-2.0)
+    plain = ImplicitPRM(plain_pol, plain_ref, beta=0.1)
+    pol, ref = Counting(-1.0), Counting(-2.0)
+    cached = ImplicitPRM(pol, ref, beta=0.1, cache=True)
+    for ctx in episode:  # one step at a time, as a ProcessReward wrapper scores an episode
+        assert cached.score([ctx]) == pytest.approx(plain.score([ctx]))
+    assert plain_pol.scored == 5 and pol.scored == 3  # Q_{k-1} came from the cache
+    pol.lp = -3.0  # the weights change: stale until cleared
+    assert cached.score([episode[1]])[0] == pytest.approx(0.2)  # 0.1 * 2 chars * (-1 + 2)
+    cached.clear_cache()
+    assert cached.score([episode[1]])[0] == pytest.approx(-0.2)  # 0.1 * 2 * (-3 + 2)
+
+
 def test_implicit_prm_loss_is_bce_of_summed_log_ratio() -> None:
     pol = torch.tensor([[-1.0, -2.0, -0.5], [-3.0, -1.0, -1.0]])
     ref = torch.tensor([[-1.5, -1.0, -1.0], [-1.0, -1.0, -2.0]])

@@ -46,6 +46,11 @@ class ImplicitPRM:
         step_separator: Written after every step when building the response text.
         prompt_fn: Builds the backend prompt from the task prompt (default: the text itself;
             e.g. ``lambda p: [{"role": "user", "content": p}]`` for a chat model).
+        cache: Remember each ``(prompt, response prefix)``'s reward, so that ``Q_{k−1}``,
+            already computed when step ``k − 1`` was scored, is not computed again (half the
+            forward passes of a multi-step episode in ``"single"`` mode). The remembered values
+            belong to the models' current weights: call :meth:`clear_cache` whenever either
+            model changes (after each :func:`train_implicit_prm`), or the rewards are stale.
 
     Example:
         >>> from prm_gym.core import StepContext
@@ -66,6 +71,7 @@ class ImplicitPRM:
         mode: Literal["single", "accumulative"] = "single",
         step_separator: str = "\n",
         prompt_fn: Callable[[str], Prompt] | None = None,
+        cache: bool = False,
     ) -> None:
         if mode not in ("single", "accumulative"):
             raise ValueError(f"mode must be 'single' or 'accumulative', got {mode!r}")
@@ -75,6 +81,12 @@ class ImplicitPRM:
         self.mode = mode
         self.step_separator = step_separator
         self.prompt_fn = prompt_fn
+        self.cache = cache
+        self._cached: dict[tuple[str, str], float] = {}
+
+    def clear_cache(self) -> None:
+        """Forget the remembered rewards (``cache=True``): call it when a model's weights change."""
+        self._cached.clear()
 
     def response_text(self, steps: Sequence[str]) -> str:
         """The response prefix ``y_{≤k}`` for ``steps``: each step then the separator."""
@@ -82,18 +94,28 @@ class ImplicitPRM:
 
     def prefix_rewards(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """``β · (log πθ(y|x) − log πref(y|x))`` per (prompt, response), float64."""
-        if not prompts:
-            return np.zeros(0, dtype=np.float64)
-        rendered = [self.prompt_fn(p) if self.prompt_fn else p for p in prompts]
-        pol = self.policy.logprobs(rendered, list(responses))
-        ref = self.reference.logprobs(rendered, list(responses))
-        return np.asarray(
-            [
-                self.beta * (float(np.sum(a)) - float(np.sum(b)))
-                for a, b in zip(pol, ref, strict=True)
-            ],
-            dtype=np.float64,
+        if len(prompts) != len(responses):
+            raise ValueError("prompts and responses must have the same length")
+        keys = list(zip(prompts, responses, strict=True))
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cached))
+        if todo:
+            rendered = [self.prompt_fn(p) if self.prompt_fn else p for p, _ in todo]
+            pol = self.policy.logprobs(rendered, [r for _, r in todo])
+            ref = self.reference.logprobs(rendered, [r for _, r in todo])
+            fresh = {
+                key: self.beta * (float(np.sum(a)) - float(np.sum(b)))
+                for key, a, b in zip(todo, pol, ref, strict=True)
+            }
+        else:
+            fresh = {}
+        values = np.asarray(
+            [fresh[k] if k in fresh else self._cached[k] for k in keys], dtype=np.float64
         )
+        if self.cache:
+            if len(self._cached) > 1_000_000:  # a bound on memory for callers that never clear
+                self._cached.clear()
+            self._cached.update(fresh)
+        return values
 
     def score(self, contexts: Sequence[StepContext]) -> np.ndarray:
         """``Q_k − Q_{k−1}`` or ``Q_k`` for each context's step, float32 (one call per model)."""
