@@ -297,23 +297,57 @@ def test_packed_steps_give_the_per_step_loss_and_gradient() -> None:
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
 
 
-def test_steps_are_not_packed_when_the_prompt_does_not_extend_the_sequence() -> None:
+def test_packing_a_rewritten_stop_token_gives_the_per_step_loss_and_gradient() -> None:
+    # Step 1 generated [.., 7] (a stop token) and step 2's prompt shows it as 9 (a chat
+    # template's end-of-turn marker): packed, that position is still trained on 7.
+    cfg = PGConfig(group_size=2, beta=0.05)
+    packed = PGTrainer(_backend(64, 0.2), SayEnv, cfg)
+    plain = PGTrainer(_backend(64, 0.2), SayEnv, replace(cfg, pack_steps=False))
+    plain.model.load_state_dict(packed.model.state_dict())
+    plain.reference.load_state_dict(packed.reference.state_dict())
+    rng = np.random.default_rng(0)
+    trajs = []
+    for _ in range(4):
+        p1, t1 = rng.integers(10, 60, 6).tolist(), [*rng.integers(10, 60, 3).tolist(), 7]
+        p2, t2 = [*p1, *t1[:-1], 9, *rng.integers(10, 60, 4).tolist()], rng.integers(10, 60, 3)
+        infos = [
+            {"generation": {"prompt_token_ids": p, "token_ids": list(t), "logprobs": list(lp)}}
+            for p, t, lp in ((p1, t1, -rng.random(4)), (p2, t2.tolist(), -rng.random(3)))
+        ]
+        trajs.append(Trajectory("t", "p", ["a", "b"], rewards=[0.0, 0.0], infos=infos))
+    advantages = rng.normal(size=(4, 2))
+    one, per_step = packed._samples(trajs, advantages), plain._samples(trajs, advantages)
+    assert (len(one), len(per_step)) == (4, 8)
+    assert all(s.targets != s.token_ids for s in one)
+    a, b = packed.update(one), plain.update(per_step)
+    for key in ("loss", "pg_loss", "kl", "clip_frac"):
+        assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    for p, q in zip(packed.model.parameters(), plain.model.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_steps_pack_only_where_the_prompt_extends_the_sequence() -> None:
     trainer = PGTrainer(_backend(), SayEnv, PGConfig(group_size=2))
     gen = lambda prompt, tokens: {  # noqa: E731
         "generation": {"prompt_token_ids": prompt, "token_ids": tokens, "logprobs": [-1.0] * 2}
     }
     extends = [gen([1, 2], [3, 4]), gen([1, 2, 3, 4, 5], [6, 7])]
-    differs = [gen([1, 2], [3, 4]), gen([1, 2, 3, 9, 5], [6, 7])]
+    # The chat template wrote the generated stop token 4 as 8: packed, position trained on 4.
+    stop_replaced = [gen([1, 2], [3, 4]), gen([1, 2, 3, 8, 5], [6, 7])]
+    differs = [gen([1, 2], [3, 4]), gen([1, 9, 3, 4, 5], [6, 7])]
     trajs = [
         Trajectory(task_id="t", prompt="p", actions=["a", "b"], rewards=[0.0, 0.0], infos=i)
-        for i in (extends, differs)
+        for i in (extends, stop_replaced, differs)
     ]
-    samples = trainer._samples(trajs, np.array([[1.0, 2.0], [1.0, 2.0]]))
-    assert len(samples) == 3
-    assert samples[0].token_ids == [3, 4, 5, 6, 7] and samples[0].mask == [1, 1, 0, 1, 1]
+    samples = trainer._samples(trajs, np.array([[1.0, 2.0]] * 3))
+    assert len(samples) == 4
+    assert samples[0].token_ids == samples[0].targets == [3, 4, 5, 6, 7]
+    assert samples[0].mask == [1, 1, 0, 1, 1]
     assert samples[0].advantages.tolist() == [1.0, 1.0, 0.0, 2.0, 2.0]
     assert samples[0].old_logprobs == [-1.0, -1.0, 0.0, -1.0, -1.0]
-    assert [s.prompt_ids for s in samples[1:]] == [[1, 2], [1, 2, 3, 9, 5]]
+    assert samples[1].token_ids == [3, 8, 5, 6, 7] and samples[1].targets == [3, 4, 5, 6, 7]
+    assert samples[1].mask == [1, 1, 0, 1, 1]
+    assert [s.prompt_ids for s in samples[2:]] == [[1, 2], [1, 9, 3, 4, 5]]
 
 
 def test_token_logprobs_match_a_full_softmax_on_the_generated_tokens() -> None:
@@ -327,7 +361,7 @@ def test_token_logprobs_match_a_full_softmax_on_the_generated_tokens() -> None:
     with torch.no_grad():
         got = trainer._token_logprobs(trainer.model, batch)
         logits = trainer.model(input_ids=batch["ids"], attention_mask=batch["attention"]).logits
-        full = torch.log_softmax(logits[:, :-1], -1).gather(-1, batch["ids"][:, 1:, None])[..., 0]
+        full = torch.log_softmax(logits[:, :-1], -1).gather(-1, batch["targets"][..., None])[..., 0]
     mask = batch["mask"] > 0
     assert mask.any() and (~mask).any()
     torch.testing.assert_close(got[mask], full[mask])
