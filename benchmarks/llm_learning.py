@@ -100,8 +100,11 @@ A third run (2026-12-04) built another base policy from the same settings (greed
 sampled 0.062; library versions differ): over 5 seeds progress reached outcome-only's final
 greedy accuracy at update 20 (ratio 0.33) and its final sampled accuracy at update 30 (ratio
 0.50, by a margin of 0.001) and ended at 0.338 sampled against 0.148. On one H200
-(``--device cuda --gen-batch 1024 --jobs 16``) a run stopped by its time limit (one seed of most
-variants) showed progress ahead as well.
+(``--device cuda --gen-batch 1024 --eval-tasks 512 --jobs 21``, every variant but PAV, 3 seeds,
+517 s in all) progress reached outcome-only's final sampled accuracy at update 30 with a margin
+(0.167 against 0.152; ratio 0.50) and its final greedy accuracy at 20 (0.33), and ended at 0.369
+against 0.152; the raw sum, gating and PURE reached it at 50 (0.83), the trained PRM at 60,
+PRIME never.
 
 The first design (``--regime slips``, 0.4M parameters, 30 updates) measured no learning: every
 variant, outcome-only included, lost held-out greedy accuracy (0.48 -> 0.35), and the summed

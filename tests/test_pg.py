@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -271,15 +272,32 @@ def test_micro_batches_give_the_full_batch_gradient() -> None:
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
 
 
+def _packed_and_plain(
+    backend: Callable[[], TransformersBackend], env_fn: Any, cfg: PGConfig
+) -> Any:
+    """Two trainers on the same weights, one packing steps and one not."""
+    packed = PGTrainer(backend(), env_fn, cfg)
+    plain = PGTrainer(backend(), env_fn, replace(cfg, pack_steps=False))
+    plain.model.load_state_dict(packed.model.state_dict())
+    plain.reference.load_state_dict(packed.reference.state_dict())
+    return packed, plain
+
+
+def _assert_same_update(packed: PGTrainer, plain: PGTrainer, one: Any, per_step: Any) -> None:
+    """The packed samples' update has the per-step samples' loss, statistics and gradient."""
+    a, b = packed.update(one), plain.update(per_step)
+    for key in ("loss", "pg_loss", "kl", "clip_frac"):
+        assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    for p, q in zip(packed.model.parameters(), plain.model.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
+
+
 def test_packed_steps_give_the_per_step_loss_and_gradient() -> None:
     # Steps whose prompt extends the previous step's sequence are trained as one sequence; the
     # loss, its statistics and the gradient must be those of one sequence per step.
     env_fn = lambda: ProcessReward(gym.make("prm/Math-v0", max_steps=3), RuleVerifier())  # noqa: E731
     cfg = PGConfig(group_size=2, max_new_tokens=5, beta=0.05)
-    packed = PGTrainer(_backend(256, 0.2), env_fn, cfg)
-    plain = PGTrainer(_backend(256, 0.2), env_fn, replace(cfg, pack_steps=False))
-    plain.model.load_state_dict(packed.model.state_dict())
-    plain.reference.load_state_dict(packed.reference.state_dict())
+    packed, plain = _packed_and_plain(lambda: _backend(256, 0.2), env_fn, cfg)
     trajectories = packed.collect()
     advantages = np.random.default_rng(0).normal(size=(len(trajectories), 3))
     one, per_step = (
@@ -290,21 +308,15 @@ def test_packed_steps_give_the_per_step_loss_and_gradient() -> None:
     assert sum(s.generated for s in one) == sum(s.generated for s in per_step)
     width = lambda samples: sum(len(s.prompt_ids) + len(s.token_ids) for s in samples)  # noqa: E731
     assert width(one) < width(per_step)
-    a, b = packed.update(one), plain.update(per_step)
-    for key in ("loss", "pg_loss", "kl", "clip_frac"):
-        assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
-    for p, q in zip(packed.model.parameters(), plain.model.parameters(), strict=True):
-        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
+    _assert_same_update(packed, plain, one, per_step)
 
 
 def test_packing_a_rewritten_stop_token_gives_the_per_step_loss_and_gradient() -> None:
     # Step 1 generated [.., 7] (a stop token) and step 2's prompt shows it as 9 (a chat
     # template's end-of-turn marker): packed, that position is still trained on 7.
-    cfg = PGConfig(group_size=2, beta=0.05)
-    packed = PGTrainer(_backend(64, 0.2), SayEnv, cfg)
-    plain = PGTrainer(_backend(64, 0.2), SayEnv, replace(cfg, pack_steps=False))
-    plain.model.load_state_dict(packed.model.state_dict())
-    plain.reference.load_state_dict(packed.reference.state_dict())
+    packed, plain = _packed_and_plain(
+        lambda: _backend(64, 0.2), SayEnv, PGConfig(group_size=2, beta=0.05)
+    )
     rng = np.random.default_rng(0)
     trajs = []
     for _ in range(4):
@@ -319,11 +331,7 @@ def test_packing_a_rewritten_stop_token_gives_the_per_step_loss_and_gradient() -
     one, per_step = packed._samples(trajs, advantages), plain._samples(trajs, advantages)
     assert (len(one), len(per_step)) == (4, 8)
     assert all(s.targets != s.token_ids for s in one)
-    a, b = packed.update(one), plain.update(per_step)
-    for key in ("loss", "pg_loss", "kl", "clip_frac"):
-        assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
-    for p, q in zip(packed.model.parameters(), plain.model.parameters(), strict=True):
-        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-6)
+    _assert_same_update(packed, plain, one, per_step)
 
 
 def test_steps_pack_only_where_the_prompt_extends_the_sequence() -> None:
