@@ -376,3 +376,32 @@ def test_each_finished_run_is_saved_before_the_table(
     monkeypatch.undo()
     bench.main(["--from-json", str(tmp_path / "llm_learning.json"), "--out", str(tmp_path / "t")])
     assert "| outcome | 1 |" in (tmp_path / "t" / "llm_learning.md").read_text()
+
+
+def test_table_reports_updates_to_outcome_only_final_for_greedy_pass_at_k_and_sampled() -> None:
+    bench = _bench()
+    s = bench.Settings(updates=20, eval_every=10)
+
+    def run(
+        variant: str, greedy: list[float], pass_k: list[float], sampled: list[float]
+    ) -> dict[str, object]:
+        curve = [
+            {"update": 10.0 * i, "tokens": 0.0, "greedy": g, "pass_at_k": p, "sample_acc": a}
+            | {"steps": 3.0, "idle_share": 0.0}
+            for i, (g, p, a) in enumerate(zip(greedy, pass_k, sampled, strict=True))
+        ]
+        return {"variant": variant, "seed": 0, "curve": curve, "train": []}
+
+    timing = {"gen_s": 1.0, "env_s": 0.0, "opt_s": 1.0}
+    results = [
+        run("outcome", [0.1, 0.2, 0.4], [0.3, 0.4, 0.6], [0.1, 0.15, 0.2]) | timing,
+        run("progress", [0.1, 0.5, 0.5], [0.3, 0.5, 0.7], [0.1, 0.25, 0.3]) | timing,
+    ]
+    md = bench.table(results, s)
+    header = [c.strip() for c in md.splitlines()[0].split("|")[1:-1]]
+    row = dict(zip(header, [c.strip() for c in md.splitlines()[3].split("|")[1:-1]], strict=True))
+    assert row["variant"] == "progress"
+    assert row["updates to outcome's final greedy (ratio)"] == "10 (0.50)"
+    assert row["updates to outcome's final pass@K (ratio)"] == "20 (1.00)"
+    assert row["updates to outcome's final sampled (ratio)"] == "10 (0.50)"
+    assert len(md.splitlines()[1].split("|")) == len(md.splitlines()[0].split("|"))
