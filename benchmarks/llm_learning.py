@@ -698,8 +698,8 @@ def run_one(
     pool = eval_tasks(s, s.train_tasks, POOL_SEED) if s.train_tasks else []
     if pool:
         kw = {"tasks": pool, "max_steps": s.max_steps}
-    prime_models: tuple[Any, Any] | None = None
-    implicit: SharedScorer | None = None
+    #: PRIME: the implicit PRM's model, its frozen reference, and the scorer reading both.
+    prime: tuple[Any, Any, ImplicitPRM] | None = None
     prover: ProverProgress | None = None
     env_fn: Callable[[], gym.Env[Any, Any]]
     if variant == "outcome":
@@ -745,16 +745,15 @@ def run_one(
     elif variant == "prime":
         prm_model = copy.deepcopy(backend.model)
         ref_model = copy.deepcopy(backend.model).requires_grad_(False)
-        prime_models = (prm_model, ref_model)
-        implicit = SharedScorer(
-            ImplicitPRM(
-                TransformersBackend(prm_model, tok),
-                TransformersBackend(ref_model, tok),
-                beta=0.05,
-                prompt_fn=_chat_prompt(tok),
-                cache=True,  # cleared after each update's training of the implicit PRM
-            )
+        implicit_prm = ImplicitPRM(
+            TransformersBackend(prm_model, tok),
+            TransformersBackend(ref_model, tok),
+            beta=0.05,
+            prompt_fn=_chat_prompt(tok),
+            cache=True,  # cleared after each update's training of the implicit PRM
         )
+        prime = (prm_model, ref_model, implicit_prm)
+        implicit = SharedScorer(implicit_prm)
 
         def env_fn() -> gym.Env[Any, Any]:
             return ProblemOnly(ProcessReward(gym.make("prm/Math-v0", **kw), implicit, coef=1.0))
@@ -829,11 +828,11 @@ def run_one(
     for u in range(1, s.updates + 1):
         record = trainer.step()
         tokens += record.get("tokens", 0.0)
-        if prime_models is not None:
+        if prime is not None:
             t = time.perf_counter()
             train_implicit_prm(
-                prime_models[0],
-                prime_models[1],
+                prime[0],
+                prime[1],
                 tok,
                 [render(tr.prompt) for tr in last],
                 ["".join(f"{a}\n" for a in tr.actions) or "\n" for tr in last],
@@ -843,8 +842,7 @@ def run_one(
                 batch_size=16,
                 seed=seed + u,
             )
-            if implicit is not None:
-                implicit.scorer.clear_cache()  # its rewards were the old weights'
+            prime[2].clear_cache()  # its rewards were the old weights'
             timer["opt"] += time.perf_counter() - t
         train_log.append({k: float(v) for k, v in record.items()})
         if u % s.eval_every == 0 or u == s.updates:

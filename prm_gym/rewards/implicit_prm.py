@@ -94,9 +94,7 @@ class ImplicitPRM:
 
     def prefix_rewards(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         """``β · (log πθ(y|x) − log πref(y|x))`` per (prompt, response), float64."""
-        if len(prompts) != len(responses):
-            raise ValueError("prompts and responses must have the same length")
-        keys = list(zip(prompts, responses, strict=True))
+        keys = list(zip(prompts, responses, strict=True))  # ValueError on a length mismatch
         todo = list(dict.fromkeys(k for k in keys if k not in self._cached))
         if todo:
             rendered = [self.prompt_fn(p) if self.prompt_fn else p for p, _ in todo]
